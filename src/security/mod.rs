@@ -1,0 +1,2 @@
+//! Process security settings applied by the container init before exec: capabilities, seccomp.
+pub mod seccomp;

@@ -1,0 +1,1 @@
+//! OCI seccomp profile → BPF program (pure Rust on seccompiler), and installing it.
