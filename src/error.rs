@@ -90,7 +90,7 @@ impl Error {
 
 /// `EPERM: Operation not permitted`
 pub fn errno_text(e: Errno) -> String {
-    format!("{}: {}", e, e.desc())
+    e.to_string()
 }
 
 impl fmt::Display for Error {
