@@ -1,0 +1,90 @@
+//! `husk run`: create + start; in the foreground wait for the init, forward signals to
+//! it and exit with its status (128+N when killed by signal N), then delete unless --keep.
+
+use std::os::fd::AsRawFd;
+
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::cli::{Cli, RunArgs};
+use crate::commands::{create, start};
+use crate::error::{Context, Result};
+use crate::state::Status;
+
+const FORWARDED: [Signal; 9] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCONT,
+    Signal::SIGALRM,
+];
+
+pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
+    if a.detach {
+        let c = create::create_container(cli, &a.create, true, true)?;
+        start::release(&c.dir).with_context(|| format!("starting container {}", a.create.id))?;
+        return Ok(0);
+    }
+    // Signals are blocked before the fork (the init unblocks its copy) and read from a
+    // signalfd afterwards, so none is lost between create and the wait loop.
+    let mut mask = SigSet::empty();
+    for s in FORWARDED {
+        mask.add(s);
+    }
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().context("blocking signals")?;
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    let c = create::create_container(cli, &a.create, false, true)?;
+    let id = a.create.id.clone();
+    let init = Pid::from_raw(c.state.pid);
+    start::release(&c.dir).with_context(|| format!("starting container {id}"))?;
+    if let Some(h) = c.state.config.hooks().as_ref() {
+        let json = c.state.hook_json(Status::Running);
+        if let Err(e) = crate::hooks::run_hooks("poststart", h.poststart().as_deref().unwrap_or_default(), &json) {
+            crate::logging::warn(&format!("container {id}: {e}"));
+        }
+    }
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
+    let _ = sfd.as_raw_fd();
+    let code = wait_init(&sfd, init)?;
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
+    if !a.keep {
+        crate::commands::delete::destroy(&c.state, Status::Stopped)
+            .with_context(|| format!("deleting container {id}"))?;
+        c.dir.remove()?;
+    }
+    Ok(code)
+}
+
+fn wait_init(sfd: &SignalFd, init: Pid) -> Result<i32> {
+    loop {
+        // Reap first: the init may have exited before we started listening.
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) if p == init => return Ok(c),
+                Ok(WaitStatus::Signaled(p, s, _)) if p == init => return Ok(128 + s as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        match sfd.read_signal() {
+            Ok(Some(si)) => {
+                let sig = si.ssi_signo as i32;
+                if sig != Signal::SIGCHLD as i32 {
+                    if let Ok(s) = Signal::try_from(sig) {
+                        let _ = kill(init, s);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(crate::Error::sys(e, "reading signalfd")),
+        }
+    }
+}
