@@ -2,4 +2,5 @@
 //! or exposes awkwardly. Each wrapper turns -1 into an error right there.
 
 pub mod process;
+pub mod socket;
 pub mod tty;
