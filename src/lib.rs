@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod cgroups;
+pub mod console;
 pub mod error;
 pub mod hooks;
 pub mod security;
