@@ -660,6 +660,21 @@ mod tests {
     }
 
     #[test]
+    fn hook_gets_default_sigpipe_and_an_empty_signal_mask() {
+        // husk ignores SIGPIPE and blocks it while feeding stdin; the hook must see neither.
+        let done = run_hook_output(&sh("grep -E '^Sig(Blk|Ign)' /proc/$$/status"), STATE).unwrap();
+        let out = String::from_utf8(done.stdout).unwrap();
+        for line in out.lines() {
+            let mask = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+            assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "{line}");
+            if line.starts_with("SigBlk") {
+                assert_eq!(mask, 0, "{line}");
+            }
+        }
+        assert_eq!(out.lines().count(), 2, "{out}");
+    }
+
+    #[test]
     fn chatty_hook_does_not_deadlock_and_message_is_bounded() {
         let e = run_hook(&sh("head -c 3000000 /dev/zero | tr '\\0' a; head -c 3000000 /dev/zero | tr '\\0' b >&2; exit 4"), STATE)
             .unwrap_err();
