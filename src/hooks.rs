@@ -1,6 +1,6 @@
 //! OCI lifecycle hooks: run one hook with the state on stdin, its env, and a timeout.
 //!
-//! A hook is exec'd with argv = `args` as given (argv[0] included; `path` alone when `args` is
+//! A hook is exec'd with argv = `args` as given (`argv[0]` included; `path` alone when `args` is
 //! absent), an environment of exactly `env`, the container state JSON on stdin and its stdout
 //! and stderr captured (kept for the error message). It runs in its own process group so a
 //! timeout kills it and whatever it started.
@@ -10,6 +10,22 @@
 //! startContainer). So it uses no threads: one poll loop writes stdin, reads stdout/stderr
 //! and watches a pidfd of the hook (or polls `waitpid` every few ms on kernels without
 //! pidfd), all on the calling thread.
+//!
+//! Where each list runs (runtime-spec runtime.md "Lifecycle", config.md "POSIX-platform
+//! Hooks"), and the state status the stdin JSON should carry:
+//!
+//! | list              | process / namespace            | when                                        | status     |
+//! |-------------------|--------------------------------|---------------------------------------------|------------|
+//! | `prestart`        | runtime (parent), runtime ns   | `create`, after namespaces exist (as runc)  | `creating` |
+//! | `createRuntime`   | runtime (parent), runtime ns   | `create`, before pivot_root                 | `creating` |
+//! | `createContainer` | container init, container ns   | `create`, before pivot_root                 | `creating` |
+//! | `startContainer`  | container init, container ns   | `start`, right before exec of the program   | `created`  |
+//! | `poststart`       | runtime, runtime ns            | after the program started, before `start` returns | `running` |
+//! | `poststop`        | runtime, runtime ns            | `delete`, after the container is destroyed  | `stopped`  |
+//!
+//! A failing prestart/createRuntime/createContainer/startContainer hook fails the operation
+//! (the runtime then destroys the container and runs poststop); a failing poststart or poststop
+//! hook is only a warning: log the error [`run_hooks`] returns and carry on.
 //!
 //! The caller must not reap children with `waitpid(-1)` or leave SIGCHLD at SIG_IGN while a
 //! hook runs: either would take the hook's exit status away from us.
@@ -47,7 +63,7 @@ pub struct Finished {
     pub stderr: Vec<u8>,
 }
 
-/// Run one hook: exec `hook.path` with argv = `hook.args` (argv[0] as given; `[path]` when
+/// Run one hook: exec `hook.path` with argv = `hook.args` (`argv[0]` as given; `[path]` when
 /// absent), environment exactly `hook.env`, `state_json` on stdin, stdout and stderr captured.
 /// Fails if it cannot start, exits non-zero, dies of a signal, or outlives `hook.timeout`
 /// seconds (then it and its process group are killed with SIGKILL and reaped first).
