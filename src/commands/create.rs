@@ -45,7 +45,7 @@ impl Drop for Cleanup<'_> {
 }
 
 pub fn create(cli: &Cli, a: &CreateArgs) -> Result<()> {
-    create_container(cli, a, true, true).map(|_| ())
+    create_container(cli, a, true, None).map(|_| ())
 }
 
 fn canonical(p: &Path, what: &str) -> Result<PathBuf> {
@@ -53,8 +53,8 @@ fn canonical(p: &Path, what: &str) -> Result<PathBuf> {
 }
 
 /// `detached`: the caller will not stay around (create, run -d): a terminal then needs a
-/// console socket. `with_fifo`: init waits for `start`.
-pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, with_fifo: bool) -> Result<Created> {
+/// console socket. `console`: for a foreground `run -t`, our end-to-be of the pty socket.
+pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Option<OwnedFd>) -> Result<Created> {
     state::validate_id(&a.id)?;
     let id = a.id.as_str();
     let ctx = || format!("creating container {id}");
@@ -67,16 +67,7 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, with_fifo: bo
     }
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && a.console_socket.is_none() && detached {
-        return Err(
-            Error::invalid_arg("cannot allocate tty if husk will detach without setting console socket").context(ctx())
-        );
-    }
-    if !terminal && a.console_socket.is_some() {
-        return Err(
-            Error::invalid_arg("cannot use console socket if husk will not detach or allocate tty").context(ctx())
-        );
-    }
+    crate::console::check_terminal_args(terminal, a.console_socket.is_some(), detached).with_context(ctx)?;
     let linux = spec.linux().as_ref().expect("validated");
     let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
     let cgroup = Cgroup::open(&cg_cfg).with_context(ctx)?;
@@ -112,10 +103,11 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, with_fifo: bo
         .create(linux.resources().as_ref())
         .with_context(|| format!("{}: setting up cgroup {}", ctx(), cg_cfg.path))?;
     cleanup.cgroup = Some(&cgroup);
-    let fifo = if with_fifo { Some(make_fifo(&dir.fifo_path()).with_context(ctx)?) } else { None };
-    let console = match &a.console_socket {
-        Some(p) => Some(crate::console::connect_console_socket(p).with_context(ctx)?),
-        None => None,
+    let fifo = Some(make_fifo(&dir.fifo_path()).with_context(ctx)?);
+    let console = match (&a.console_socket, console) {
+        (Some(p), _) => Some(crate::console::connect_console_socket(p).with_context(ctx)?),
+        (None, Some(fd)) if terminal => Some(fd),
+        _ => None,
     };
     let mut hooks = RuntimeHooks { state: &st };
     let pid = launch::spawn(&plan, &cgroup, fifo, console, &mut hooks).with_context(ctx)?;
@@ -140,15 +132,15 @@ struct RuntimeHooks<'a> {
 }
 
 impl SpawnHooks for RuntimeHooks<'_> {
-    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<()> {
+    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<Vec<u8>> {
         let mut st = self.state.clone();
         st.pid = pid.as_raw();
         let json = st.hook_json(state::Status::Creating);
-        let Some(h) = st.config.hooks().as_ref() else {
-            return Ok(());
-        };
-        crate::hooks::run_hooks("prestart", h.prestart().as_deref().unwrap_or_default(), &json)?;
-        crate::hooks::run_hooks("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &json)
+        if let Some(h) = st.config.hooks().as_ref() {
+            crate::hooks::run_hooks("prestart", h.prestart().as_deref().unwrap_or_default(), &json)?;
+            crate::hooks::run_hooks("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &json)?;
+        }
+        Ok(json)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `husk run`: create + start; in the foreground wait for the init, forward signals to
 //! it and exit with its status (128+N when killed by signal N), then delete unless --keep.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -27,7 +27,7 @@ const FORWARDED: [Signal; 9] = [
 
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     if a.detach {
-        let c = create::create_container(cli, &a.create, true, true)?;
+        let c = create::create_container(cli, &a.create, true, None)?;
         start::release(&c.dir).with_context(|| format!("starting container {}", a.create.id))?;
         return Ok(0);
     }
@@ -40,9 +40,23 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     mask.add(Signal::SIGCHLD);
     mask.thread_block().context("blocking signals")?;
     let _ = nix::sys::prctl::set_child_subreaper(true);
-    let c = create::create_container(cli, &a.create, false, true)?;
+    // A terminal without a console socket: the pty master comes back to us and we proxy it.
+    let (pty_sock, child_end) = match a.create.console_socket {
+        None => {
+            let (ours, theirs) = crate::console::console_socketpair()?;
+            (Some(ours), Some(theirs))
+        }
+        Some(_) => (None, None),
+    };
+    let c = create::create_container(cli, &a.create, false, child_end)?;
     let id = a.create.id.clone();
     let init = Pid::from_raw(c.state.pid);
+    let terminal = c.state.config.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let master = match (&pty_sock, terminal) {
+        (Some(sock), true) => Some(crate::console::recv_pty_master(sock.as_fd())?.0),
+        _ => None,
+    };
+    drop(pty_sock);
     start::release(&c.dir).with_context(|| format!("starting container {id}"))?;
     if let Some(h) = c.state.config.hooks().as_ref() {
         let json = c.state.hook_json(Status::Running);
@@ -50,9 +64,13 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
             crate::logging::warn(&format!("container {id}: {e}"));
         }
     }
-    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
-    let _ = sfd.as_raw_fd();
-    let code = wait_init(&sfd, init)?;
+    let code = match master {
+        Some(m) => crate::console::proxy(m, Some(init))?,
+        None => {
+            let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
+            wait_init(&sfd, init)?
+        }
+    };
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
     if !a.keep {
         crate::commands::delete::destroy(&c.state, Status::Stopped)

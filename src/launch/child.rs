@@ -59,10 +59,21 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| Error::io(e, format!("setting oom_score_adj to {adj}")))?;
     }
-    // 8. createRuntime/prestart hooks run in the runtime's namespace once ours exist.
+    // 8. prestart/createRuntime hooks run by the runtime in its namespaces once ours
+    //    exist; then createContainer hooks here, in ours, before pivot_root.
+    let mut hook_state = Vec::new();
     if plan.has_runtime_hooks {
         fds.sync.send(&Msg::RunHooks)?;
-        fds.sync.expect(Msg::HooksDone)?;
+        match fds.sync.recv()? {
+            Some(Msg::HooksDone(st)) => hook_state = st,
+            other => {
+                return Err(Error::new(
+                    crate::Kind::System,
+                    format!("expected hook state from the runtime, got {other:?}"),
+                ))
+            }
+        }
+        crate::hooks::run_hooks("createContainer", &plan.create_container_hooks, &hook_state)?;
     }
     // 9. The filesystem: mounts, devices, masked/readonly paths, pivot_root.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
@@ -73,7 +84,7 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     }
     // 11. The terminal: a pty from the container's devpts, master sent to the caller.
     if let Some(sock) = &fds.console {
-        crate::console::setup_console(sock.as_fd(), plan.console_size).context("setting up the console")?;
+        crate::console::setup_init_console(sock.as_fd(), plan.console_size).context("setting up the console")?;
     }
     // 12. rlimits (before the user switch: raising needs privileges).
     for &(res, soft, hard) in &plan.rlimits {
@@ -110,6 +121,11 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     if let Some(fifo) = &fds.fifo {
         wait_fifo(fifo)?;
     }
+    // 18b. startContainer hooks: in the container, after start, before the program.
+    if !plan.start_container_hooks.is_empty() {
+        let st = with_status(&hook_state, "created");
+        crate::hooks::run_hooks("startContainer", &plan.start_container_hooks, &st)?;
+    }
     // 19. Privileges last: no_new_privs, capabilities, seccomp (without no_new_privs the
     //     filter is loaded while CAP_SYS_ADMIN is still held).
     if plan.no_new_privileges {
@@ -130,6 +146,17 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     // 20. exec.
     let e = execve(&exe, &plan.args, &plan.env).unwrap_err();
     Err(Error::sys(e, format!("exec {:?}", exe)))
+}
+
+/// The hook state with another status.
+fn with_status(state: &[u8], status: &str) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["status"] = status.into();
+            serde_json::to_vec(&v).unwrap_or_default()
+        }
+        Err(_) => state.to_vec(),
+    }
 }
 
 fn reset_signals() -> Result<()> {

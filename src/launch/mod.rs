@@ -69,7 +69,11 @@ pub struct InitPlan {
     pub seccomp: Option<crate::security::seccomp::Program>,
     pub console_size: Option<(u16, u16)>,
     pub preserve_fds: u32,
+    /// Any hook at all before exec: the init then asks the parent to run the runtime's
+    /// hooks and gets the state JSON for its own.
     pub has_runtime_hooks: bool,
+    pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
+    pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
 }
 
 fn cstrings(v: &[String], what: &str) -> Result<Vec<CString>> {
@@ -165,10 +169,12 @@ impl InitPlan {
         };
         let console_size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
         let hooks = spec.hooks().as_ref();
+        let some = |v: &Option<Vec<oci_spec::runtime::Hook>>| v.as_ref().is_some_and(|v| !v.is_empty());
         let has_runtime_hooks = hooks.is_some_and(|h| {
-            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+            some(h.prestart()) || some(h.create_runtime()) || some(h.create_container()) || some(h.start_container())
         });
+        let create_container_hooks = hooks.and_then(|h| h.create_container().clone()).unwrap_or_default();
+        let start_container_hooks = hooks.and_then(|h| h.start_container().clone()).unwrap_or_default();
         let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
         sysctl.sort();
         let listen_fds = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
@@ -203,6 +209,8 @@ impl InitPlan {
             console_size,
             preserve_fds: input.preserve_fds + listen_fds,
             has_runtime_hooks,
+            create_container_hooks,
+            start_container_hooks,
         })
     }
 }
@@ -230,8 +238,9 @@ impl Drop for ChildGuard {
 
 /// What `spawn` asks of its caller during set-up.
 pub trait SpawnHooks {
-    /// The init's namespaces exist: run createRuntime/prestart hooks for init `pid`.
-    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<()>;
+    /// The init's namespaces exist: run createRuntime/prestart hooks for init `pid`;
+    /// returns the state JSON the init's own hooks get.
+    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<Vec<u8>>;
 }
 
 /// Fork the init and drive its set-up until it is ready to exec (it then waits on the
@@ -285,8 +294,8 @@ pub fn spawn(
                 guard.pids.retain(|&x| x != first);
             }
             Some(Msg::RunHooks) => {
-                hooks.run_runtime_hooks(init)?;
-                parent_ch.send(&Msg::HooksDone)?;
+                let state = hooks.run_runtime_hooks(init)?;
+                parent_ch.send(&Msg::HooksDone(state))?;
             }
             Some(Msg::Ready) => break,
             Some(Msg::Fail(msg)) => return Err(Error::new(Kind::System, msg)),

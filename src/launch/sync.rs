@@ -23,8 +23,9 @@ pub enum Msg {
     Stage2(i32),
     /// child → parent: run the createRuntime/prestart hooks now (the namespaces exist).
     RunHooks,
-    /// parent → child: hooks ran.
-    HooksDone,
+    /// parent → child: hooks ran; the container state JSON (status creating) for the
+    /// createContainer and startContainer hooks the init runs itself.
+    HooksDone(Vec<u8>),
     /// child → parent: set-up is complete; init waits for `start`.
     Ready,
     /// child → parent: set-up failed with this message.
@@ -55,7 +56,10 @@ impl Msg {
                 buf.extend_from_slice(&p.to_le_bytes());
             }
             Msg::RunHooks => buf.push(TAG_RUN_HOOKS),
-            Msg::HooksDone => buf.push(TAG_HOOKS_DONE),
+            Msg::HooksDone(state) => {
+                buf.push(TAG_HOOKS_DONE);
+                buf.extend_from_slice(state);
+            }
             Msg::Ready => buf.push(TAG_READY),
             Msg::Fail(s) => {
                 buf.push(TAG_FAIL);
@@ -72,7 +76,7 @@ impl Msg {
             TAG_MAPS_DONE => Msg::MapsDone,
             TAG_STAGE2 => Msg::Stage2(int()?),
             TAG_RUN_HOOKS => Msg::RunHooks,
-            TAG_HOOKS_DONE => Msg::HooksDone,
+            TAG_HOOKS_DONE => Msg::HooksDone(b[1..].to_vec()),
             TAG_READY => Msg::Ready,
             TAG_FAIL => Msg::Fail(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => return None,
@@ -107,7 +111,7 @@ impl Channel {
 
     /// Receive one message; `None` when the other side closed (exited).
     pub fn recv(&self) -> Result<Option<Msg>> {
-        let mut buf = [0u8; 8192];
+        let mut buf = vec![0u8; 1 << 16];
         loop {
             match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
                 Ok(0) => return Ok(None),
@@ -155,7 +159,7 @@ mod tests {
             Msg::MapsDone,
             Msg::Stage2(-1),
             Msg::RunHooks,
-            Msg::HooksDone,
+            Msg::HooksDone(b"{}".to_vec()),
             Msg::Ready,
             Msg::Fail("x: y".into()),
         ] {

@@ -4,3 +4,5 @@
 
 pub mod fs;
 pub mod process;
+pub mod socket;
+pub mod tty;
