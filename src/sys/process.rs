@@ -122,11 +122,18 @@ pub fn default_signal(sig: i32) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Make `cmd`'s child mark every fd >= 3 close-on-exec right before it execs, so nothing of
+/// Make `cmd`'s child clear its signal mask and mark every fd >= 3 close-on-exec right before it execs, so nothing of
 /// ours except the stdio `cmd` sets up reaches the program, even fds a caller left inheritable.
 /// std's own exec-error pipe is CLOEXEC already, so spawn errors (ENOENT...) still come back.
-pub fn cloexec_fds_from_3_in_child(cmd: &mut Command) {
+pub fn clean_exec_in_child(cmd: &mut Command) {
     let hook = || {
+        // An empty signal mask for the program, whatever the spawning thread had blocked.
+        // SAFETY: sigemptyset/sigprocmask on a local set are async-signal-safe.
+        unsafe {
+            let mut set = std::mem::zeroed::<libc::sigset_t>();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        }
         // SAFETY: close_range is a raw system call (async-signal-safe) with integer arguments;
         // CLOSE_RANGE_CLOEXEC only sets flags and closes nothing.
         let ret =
@@ -145,7 +152,7 @@ pub fn cloexec_fds_from_3_in_child(cmd: &mut Command) {
         Ok(())
     };
     // SAFETY: the closure runs in the child between fork and exec; it only makes raw system
-    // calls (close_range, sysconf, fcntl), allocates nothing and takes no locks.
+    // calls (sigprocmask, close_range, sysconf, fcntl), allocates nothing and takes no locks.
     unsafe { cmd.pre_exec(hook) };
 }
 
