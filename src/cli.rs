@@ -75,6 +75,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Create and run a container
     Run(RunArgs),
+    /// Execute a new process inside the container
+    Exec(Box<ExecArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -141,4 +143,61 @@ pub struct DeleteArgs {
     pub force: bool,
     /// The container id
     pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Path to an AF_UNIX socket which will receive the pty master fd
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set environment variables (KEY=VALUE)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// UID (format: <uid>[:<gid>])
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional gids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Path to the process.json
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Specify the file to write the process id to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Set the asm process label for the process commonly used with selinux
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// Set the apparmor profile for the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set the no new privileges value for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Add a capability to the bounding set for the process
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Pass N additional file descriptors to the container
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Allow exec in a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// Run the process in an (existing) sub-cgroup(s): [controller:]path
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// The container id
+    pub id: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod kill;
 pub mod run;
 pub mod start;
@@ -19,5 +20,6 @@ pub fn dispatch(cli: &Cli, cmd: &Command) -> Result<i32> {
         Command::Kill(a) => kill::kill(cli, a).map(|_| 0),
         Command::Delete(a) => delete::delete(cli, a).map(|_| 0),
         Command::Run(a) => run::run(cli, a),
+        Command::Exec(a) => exec::exec(cli, a),
     }
 }

@@ -13,7 +13,7 @@ use crate::commands::{create, start};
 use crate::error::{Context, Result};
 use crate::state::Status;
 
-const FORWARDED: [Signal; 9] = [
+pub const FORWARDED: [Signal; 9] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,
@@ -68,7 +68,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         Some(m) => crate::console::proxy(m, Some(init))?,
         None => {
             let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
-            wait_init(&sfd, init)?
+            wait_child(&sfd, init)?
         }
     };
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
@@ -80,7 +80,8 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     Ok(code)
 }
 
-fn wait_init(sfd: &SignalFd, init: Pid) -> Result<i32> {
+/// Wait for our child `init`, forwarding signals to it; its exit code (128+N on signal N).
+pub fn wait_child(sfd: &SignalFd, init: Pid) -> Result<i32> {
     loop {
         // Reap first: the init may have exited before we started listening.
         loop {

@@ -4,23 +4,19 @@
 //! nobody else can).
 
 use std::convert::Infallible;
-use std::ffi::{CStr, CString};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::unistd::{execve, setresgid, setresuid, Gid, Pid, Uid};
+use nix::unistd::{setresgid, setresuid, Gid, Pid, Uid};
 
+use super::process::{finish, ProcessFds};
 use super::sync::{Channel, Msg};
 use super::InitPlan;
 use crate::error::{Context, Error, Result};
-use crate::sys::process::{
-    clear_cloexec, close_range_from, exit_now, fork_with_flags, setdomainname, setrlimit, Forked,
-};
+use crate::sys::process::{exit_now, fork_with_flags, setdomainname, Forked};
 
 /// Everything the init owns besides the plan: the channel to the parent, the exec fifo
 /// (read end, opened by the parent), the console socket.
@@ -35,6 +31,9 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     // 1. Die with the runtime while it still supervises us; a clean signal state (Rust
     //    ignores SIGPIPE, and an ignored signal would stay ignored across execve).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
+    // Not dumpable while husk's image runs here: container processes cannot open
+    // /proc/PID/exe (the host binary) or our memory (CVE-2019-5736). execve resets it.
+    nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
     reset_signals()?;
     // 2. Wait until the parent has put us into our cgroup (and written user-ns maps).
     fds.sync.expect(Msg::Go)?;
@@ -55,7 +54,7 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
         setdomainname(d.as_bytes()).with_context(|| format!("setting domainname {d:?}"))?;
     }
     // 7. oom_score_adj while we still see the host's /proc and hold CAP_SYS_RESOURCE-free rights.
-    if let Some(adj) = plan.oom_score_adj {
+    if let Some(adj) = plan.process.oom_score_adj {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| Error::io(e, format!("setting oom_score_adj to {adj}")))?;
     }
@@ -84,68 +83,20 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     }
     // 11. The terminal: a pty from the container's devpts, master sent to the caller.
     if let Some(sock) = &fds.console {
-        crate::console::setup_init_console(sock.as_fd(), plan.console_size).context("setting up the console")?;
+        crate::console::setup_init_console(sock.as_fd(), plan.process.console_size)
+            .context("setting up the console")?;
     }
-    // 12. rlimits (before the user switch: raising needs privileges).
-    for &(res, soft, hard) in &plan.rlimits {
-        setrlimit(res, soft, hard)
-            .with_context(|| format!("setting rlimit {} to soft={soft} hard={hard}", rlimit_name(res)))?;
-    }
-    // 13. fds: nothing but stdio and the preserved ones may reach the workload.
-    close_range_from(3 + plan.preserve_fds, libc::CLOSE_RANGE_CLOEXEC)
-        .context("marking inherited fds close-on-exec")?;
-    let ours =
-        [Some(fds.sync.raw()), fds.fifo.as_ref().map(|f| f.as_raw_fd()), fds.console.as_ref().map(|f| f.as_raw_fd())];
-    for fd in 3..3 + plan.preserve_fds as i32 {
-        if !ours.contains(&Some(fd)) {
-            let _ = clear_cloexec(fd);
+    // 12-20. The process: rlimits, fds, program lookup, user, cwd, Ready, the wait for
+    //        `start`, startContainer hooks, privileges, exec.
+    let pfds = ProcessFds { sync: &fds.sync, fifo: fds.fifo.as_ref(), console: fds.console.as_ref() };
+    let start_hooks = || -> Result<()> {
+        if !plan.start_container_hooks.is_empty() {
+            let st = with_status(&hook_state, "created");
+            crate::hooks::run_hooks("startContainer", &plan.start_container_hooks, &st)?;
         }
-    }
-    // 14. The program must exist now, so that `create` fails rather than `start`.
-    let exe = find_executable(plan)?;
-    // 15. The user: bounding set, groups, gid, uid (permitted caps kept for step 19).
-    plan.caps.drop_bounding()?;
-    nix::sys::prctl::set_keepcaps(true).context("setting PR_SET_KEEPCAPS")?;
-    if !plan.in_userns_without_setgroups {
-        nix::unistd::setgroups(&plan.additional_gids).context("setting additional groups")?;
-    }
-    setresgid(plan.gid, plan.gid, plan.gid).with_context(|| format!("setting gid {}", plan.gid))?;
-    setresuid(plan.uid, plan.uid, plan.uid).with_context(|| format!("setting uid {}", plan.uid))?;
-    // 16. cwd, inside the new root (created during step 9 if missing).
-    nix::unistd::chdir(&plan.cwd).with_context(|| format!("changing to cwd {}", plan.cwd.display()))?;
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(plan.umask));
-    // 17. Ready: the runtime may return from `create`. From here on we must survive it.
-    nix::sys::prctl::set_pdeathsig(None::<Signal>).context("clearing the parent death signal")?;
-    fds.sync.send(&Msg::Ready)?;
-    // 18. Block until `start` writes to the exec fifo.
-    if let Some(fifo) = &fds.fifo {
-        wait_fifo(fifo)?;
-    }
-    // 18b. startContainer hooks: in the container, after start, before the program.
-    if !plan.start_container_hooks.is_empty() {
-        let st = with_status(&hook_state, "created");
-        crate::hooks::run_hooks("startContainer", &plan.start_container_hooks, &st)?;
-    }
-    // 19. Privileges last: no_new_privs, capabilities, seccomp (without no_new_privs the
-    //     filter is loaded while CAP_SYS_ADMIN is still held).
-    if plan.no_new_privileges {
-        nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
-    }
-    if let Some(prog) = &plan.seccomp {
-        if !plan.no_new_privileges {
-            crate::security::caps::CapsPlan::raise_sys_admin();
-            prog.install().context("loading the seccomp filter")?;
-            plan.caps.apply()?;
-        } else {
-            plan.caps.apply()?;
-            prog.install().context("loading the seccomp filter")?;
-        }
-    } else {
-        plan.caps.apply()?;
-    }
-    // 20. exec.
-    let e = execve(&exe, &plan.args, &plan.env).unwrap_err();
-    Err(Error::sys(e, format!("exec {:?}", exe)))
+        Ok(())
+    };
+    finish(&plan.process, &pfds, &start_hooks)
 }
 
 /// The hook state with another status.
@@ -159,7 +110,7 @@ fn with_status(state: &[u8], status: &str) -> Vec<u8> {
     }
 }
 
-fn reset_signals() -> Result<()> {
+pub(crate) fn reset_signals() -> Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).context("clearing the signal mask")?;
     crate::sys::process::default_signal(Signal::SIGPIPE as i32).context("restoring SIGPIPE")?;
     Ok(())
@@ -205,7 +156,7 @@ fn enter_namespaces(plan: &InitPlan, fds: &InitFds) -> Result<()> {
     Ok(())
 }
 
-fn become_root_in_userns() -> Result<()> {
+pub(crate) fn become_root_in_userns() -> Result<()> {
     // Only possible when 0 is mapped; otherwise stay as we are (the maps decide).
     let _ = setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
     let _ = setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0));
@@ -238,65 +189,4 @@ impl NoFollow for std::fs::OpenOptions {
         use std::os::unix::fs::OpenOptionsExt;
         self.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
     }
-}
-
-/// Wait for `start`: it opens the fifo for writing and writes one byte. poll() on a fifo
-/// read end that has never had a writer does not report POLLHUP, so this blocks until then.
-fn wait_fifo(fifo: &OwnedFd) -> Result<()> {
-    loop {
-        let mut pfd = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut pfd, PollTimeout::NONE) {
-            Ok(_) => break,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(Error::sys(e, "waiting on the exec fifo")),
-        }
-    }
-    let mut b = [0u8; 1];
-    match nix::unistd::read(fifo.as_raw_fd(), &mut b) {
-        Ok(1) => Ok(()),
-        Ok(_) => Err(Error::bad_state("the exec fifo was closed without a start")),
-        Err(e) => Err(Error::sys(e, "reading the exec fifo")),
-    }
-}
-
-/// Find the program like runc (Go's exec.LookPath with the container's PATH): a name with
-/// a slash is used as is; otherwise the first executable regular file on PATH.
-fn find_executable(plan: &InitPlan) -> Result<CString> {
-    let arg0 = plan.args[0].to_bytes();
-    let name = String::from_utf8_lossy(arg0).into_owned();
-    let executable = |p: &Path| -> std::result::Result<(), Errno> {
-        let st = nix::sys::stat::stat(p)?;
-        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
-            return Err(Errno::EISDIR);
-        }
-        if st.st_mode & 0o111 == 0 {
-            return Err(Errno::EACCES);
-        }
-        Ok(())
-    };
-    if arg0.contains(&b'/') {
-        let p = Path::new(std::ffi::OsStr::from_bytes(arg0));
-        return match executable(p) {
-            Ok(()) => Ok(plan.args[0].clone()),
-            Err(e) => Err(Error::sys(e, format!("exec: {name:?}: stat {name}"))),
-        };
-    }
-    for dir in plan.path_env.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let cand = Path::new(dir).join(&name);
-        if executable(&cand).is_ok() {
-            return CString::new(cand.as_os_str().as_bytes())
-                .map_err(|_| Error::invalid_spec("process.args[0] contains NUL"));
-        }
-    }
-    Err(Error::not_found(format!("exec: {name:?}: executable file not found in $PATH")))
-}
-
-fn rlimit_name(res: i32) -> &'static str {
-    super::RLIMITS.iter().find(|(_, r)| *r == res).map(|(n, _)| *n).unwrap_or("?")
-}
-
-#[allow(dead_code)]
-fn cstr_path(c: &CStr) -> &Path {
-    Path::new(std::ffi::OsStr::from_bytes(c.to_bytes()))
 }

@@ -3,46 +3,27 @@
 //! [`child`]. One fork in the common case, no re-exec of husk: see docs/launch.md.
 
 pub mod child;
+pub mod exec;
+pub mod process;
 pub mod sync;
 
-use std::ffi::CString;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{Gid, Pid, Uid};
+use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 
 use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Kind, Result};
 use crate::namespaces::NsPlan;
 use crate::rootfs::RootfsPlan;
-use crate::security::caps::CapsPlan;
 use crate::sys::process::{exit_now, fork_with_flags, Forked};
 use child::InitFds;
+use process::ProcessPlan;
 use sync::Msg;
-
-/// OCI rlimit names and their resource numbers.
-pub const RLIMITS: [(&str, i32); 16] = [
-    ("RLIMIT_CPU", libc::RLIMIT_CPU as i32),
-    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE as i32),
-    ("RLIMIT_DATA", libc::RLIMIT_DATA as i32),
-    ("RLIMIT_STACK", libc::RLIMIT_STACK as i32),
-    ("RLIMIT_CORE", libc::RLIMIT_CORE as i32),
-    ("RLIMIT_RSS", libc::RLIMIT_RSS as i32),
-    ("RLIMIT_NPROC", libc::RLIMIT_NPROC as i32),
-    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE as i32),
-    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
-    ("RLIMIT_AS", libc::RLIMIT_AS as i32),
-    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS as i32),
-    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
-    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
-    ("RLIMIT_NICE", libc::RLIMIT_NICE as i32),
-    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO as i32),
-    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME as i32),
-];
 
 /// Everything the init needs, computed before fork so the child only makes system calls.
 pub struct InitPlan {
@@ -53,36 +34,12 @@ pub struct InitPlan {
     pub domainname: Option<String>,
     pub rootfs: RootfsPlan,
     pub sysctl: Vec<(String, String)>,
-    pub oom_score_adj: Option<i32>,
-    pub rlimits: Vec<(i32, u64, u64)>,
-    pub uid: Uid,
-    pub gid: Gid,
-    pub additional_gids: Vec<Gid>,
-    pub in_userns_without_setgroups: bool,
-    pub umask: u32,
-    pub caps: CapsPlan,
-    pub no_new_privileges: bool,
-    pub cwd: PathBuf,
-    pub args: Vec<CString>,
-    pub env: Vec<CString>,
-    pub path_env: String,
-    pub seccomp: Option<crate::security::seccomp::Program>,
-    pub console_size: Option<(u16, u16)>,
-    pub preserve_fds: u32,
+    pub process: ProcessPlan,
     /// Any hook at all before exec: the init then asks the parent to run the runtime's
     /// hooks and gets the state JSON for its own.
     pub has_runtime_hooks: bool,
     pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
     pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
-}
-
-fn cstrings(v: &[String], what: &str) -> Result<Vec<CString>> {
-    v.iter()
-        .enumerate()
-        .map(|(i, s)| {
-            CString::new(s.as_bytes()).map_err(|_| Error::invalid_spec(format!("{what}[{i}]: contains a NUL byte")))
-        })
-        .collect()
 }
 
 fn id_map(m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>) -> Option<String> {
@@ -91,28 +48,6 @@ fn id_map(m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>) -> Option<String> 
         return None;
     }
     Some(m.iter().map(|e| format!("{} {} {}\n", e.container_id(), e.host_id(), e.size())).collect())
-}
-
-/// Look up HOME for `uid` in the rootfs's /etc/passwd (resolved inside the rootfs).
-fn home_of(rootfs: &Path, uid: u32) -> Option<String> {
-    use std::io::Read;
-    use std::os::fd::{AsFd, AsRawFd};
-    let root = crate::sys::fs::own_fd(
-        nix::fcntl::open(
-            rootfs,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .ok()?,
-    );
-    let fd = crate::rootfs::resolve::open_in_root(root.as_fd(), Path::new("/etc/passwd"), libc::O_RDONLY).ok()?;
-    let _ = fd.as_raw_fd();
-    let mut s = String::new();
-    std::fs::File::from(fd).take(1 << 20).read_to_string(&mut s).ok()?;
-    s.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
-    })
 }
 
 pub struct PlanInput<'a> {
@@ -144,30 +79,8 @@ impl InitPlan {
             input.cgroup_path,
         )?;
         rootfs.cwd = Some(process.cwd().clone());
-        let user = process.user();
-        let mut rlimits = Vec::new();
-        for (i, r) in process.rlimits().as_deref().unwrap_or_default().iter().enumerate() {
-            let name =
-                serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-            let res = RLIMITS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, r)| *r)
-                .ok_or_else(|| Error::invalid_spec(format!("process.rlimits[{i}].type: unknown {name:?}")))?;
-            rlimits.push((res, r.soft(), r.hard()));
-        }
-        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-        if !env.iter().any(|e| e.starts_with("HOME=")) {
-            let home = home_of(&input.rootfs, user.uid()).unwrap_or_else(|| "/".into());
-            env.push(format!("HOME={home}"));
-        }
-        let path_env = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("").to_string();
-        let args = cstrings(process.args().as_deref().unwrap_or_default(), "process.args")?;
-        let seccomp = match linux.seccomp() {
-            Some(s) => Some(crate::security::seccomp::compile(s)?),
-            None => None,
-        };
-        let console_size = process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16));
+        let proc_plan =
+            ProcessPlan::from_process(process, &input.rootfs, linux.seccomp().as_ref(), input.preserve_fds)?;
         let hooks = spec.hooks().as_ref();
         let some = |v: &Option<Vec<oci_spec::runtime::Hook>>| v.as_ref().is_some_and(|v| !v.is_empty());
         let has_runtime_hooks = hooks.is_some_and(|h| {
@@ -177,37 +90,15 @@ impl InitPlan {
         let start_container_hooks = hooks.and_then(|h| h.start_container().clone()).unwrap_or_default();
         let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
         sysctl.sort();
-        let listen_fds = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
         Ok(InitPlan {
             uid_map: id_map(linux.uid_mappings().as_ref()),
             gid_map: id_map(linux.gid_mappings().as_ref()),
-            in_userns_without_setgroups: false,
             ns,
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
             rootfs,
             sysctl,
-            oom_score_adj: process.oom_score_adj(),
-            rlimits,
-            uid: Uid::from_raw(user.uid()),
-            gid: Gid::from_raw(user.gid()),
-            additional_gids: user
-                .additional_gids()
-                .clone()
-                .unwrap_or_default()
-                .into_iter()
-                .map(Gid::from_raw)
-                .collect(),
-            umask: user.umask().unwrap_or(0o022),
-            caps: CapsPlan::from_spec(process.capabilities().as_ref()),
-            no_new_privileges: process.no_new_privileges().unwrap_or(false),
-            cwd: process.cwd().clone(),
-            env: cstrings(&env, "process.env")?,
-            args,
-            path_env,
-            seccomp,
-            console_size,
-            preserve_fds: input.preserve_fds + listen_fds,
+            process: proc_plan,
             has_runtime_hooks,
             create_container_hooks,
             start_container_hooks,
