@@ -78,6 +78,8 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         cgroup_path: &cg_cfg.path,
+        id,
+        no_new_keyring: a.no_new_keyring,
     })
     .with_context(ctx)?;
 

@@ -46,6 +46,17 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     }
     // 5. A session of our own: no controlling terminal shared with the caller.
     nix::unistd::setsid().context("creating a new session")?;
+    // 5b. A session keyring of our own (the caller's keys stay out of reach).
+    if let Some(name) = &plan.session_keyring {
+        match crate::sys::process::join_session_keyring(name) {
+            // possessor: all; user: view/read/link/setattr... as runc sets it (0x3f1f0000 | 0x080000).
+            Ok(key) => crate::sys::process::keyctl_setperm(key, 0x3f1f_0000 | 0x0008_0000)
+                .with_context(|| format!("setting permissions of session keyring {name:?}"))?,
+            // No keyring support in this kernel or user namespace: nothing to isolate.
+            Err(Errno::ENOSYS) | Err(Errno::EACCES) => {}
+            Err(e) => return Err(Error::sys(e, format!("joining session keyring {name:?}"))),
+        }
+    }
     // 6. Hostname and domainname (the UTS namespace is ours).
     if let Some(h) = &plan.hostname {
         nix::unistd::sethostname(h).with_context(|| format!("setting hostname {h:?}"))?;

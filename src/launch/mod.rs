@@ -35,6 +35,8 @@ pub struct InitPlan {
     pub rootfs: RootfsPlan,
     pub sysctl: Vec<(String, String)>,
     pub process: ProcessPlan,
+    /// `_ses.<id>`: the session keyring to join, unless --no-new-keyring.
+    pub session_keyring: Option<std::ffi::CString>,
     /// Any hook at all before exec: the init then asks the parent to run the runtime's
     /// hooks and gets the state JSON for its own.
     pub has_runtime_hooks: bool,
@@ -57,6 +59,8 @@ pub struct PlanInput<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub cgroup_path: &'a str,
+    pub id: &'a str,
+    pub no_new_keyring: bool,
 }
 
 impl InitPlan {
@@ -99,6 +103,11 @@ impl InitPlan {
             rootfs,
             sysctl,
             process: proc_plan,
+            session_keyring: if input.no_new_keyring {
+                None
+            } else {
+                std::ffi::CString::new(format!("_ses.{}", input.id)).ok()
+            },
             has_runtime_hooks,
             create_container_hooks,
             start_container_hooks,

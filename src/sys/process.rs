@@ -183,3 +183,26 @@ pub fn default_sigpipe_for_test() {
     // SAFETY: installs no handler function, only the default disposition.
     unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.expect("resetting SIGPIPE");
 }
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring, so the container does
+/// not share the caller's (runc does the same unless --no-new-keyring). Returns its serial.
+pub fn join_session_keyring(name: &std::ffi::CStr) -> Result<i64, Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(ret)
+}
+
+/// keyctl(KEYCTL_SETPERM, key, perm).
+pub fn keyctl_setperm(key: i64, perm: u32) -> Result<(), Errno> {
+    const KEYCTL_SETPERM: libc::c_int = 5;
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, key, perm) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
