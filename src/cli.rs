@@ -77,6 +77,36 @@ pub enum Command {
     Run(RunArgs),
     /// Execute a new process inside the container
     Exec(Box<ExecArgs>),
+    /// Create a new specification file (config.json)
+    Spec(SpecArgs),
+    /// List containers started by husk with the given root
+    List(ListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SpecArgs {
+    /// Path to the root of the bundle directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Generate a configuration for a rootless container
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Select one of: table or json
+    #[arg(short = 'f', long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Display only container IDs
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
 }
 
 #[derive(Args, Debug)]

@@ -37,8 +37,7 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
-/// Set up the process-wide logger. Without a file, warnings and debug lines go to stderr;
-/// errors are printed to stderr by main in any case (as runc does).
+/// Set up the process-wide logger. Without a file, log lines go to stderr.
 pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<()> {
     let file = match path {
         Some(p) => Some(OpenOptions::new().create(true).append(true).open(p)?),
@@ -54,16 +53,16 @@ pub fn log(level: Level, msg: &str) {
     if level < l.min {
         return;
     }
-    let line = format_line(l.format, level, msg, &rfc3339_now());
+    let line = format_line(l.format, level, msg, &rfc3339_seconds_now());
     match &l.file {
         // One write(2) per line on an O_APPEND file: lines of concurrent writers never interleave.
         Some(f) => {
             let _ = (&*f).write_all(line.as_bytes());
         }
-        None if level < Level::Error => {
+        // No log file: runc writes its log lines (errors included) to stderr.
+        None => {
             let _ = std::io::stderr().write_all(line.as_bytes());
         }
-        None => {}
     }
 }
 
@@ -98,6 +97,19 @@ pub fn rfc3339_now() -> String {
     rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
+/// Log timestamps, like runc's: `2026-11-26T16:34:56Z`.
+pub fn rfc3339_seconds_now() -> String {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let mut s = rfc3339(d.as_secs() as i64, 0);
+    s.replace_range(s.len() - 11..s.len() - 1, "");
+    s
+}
+
+/// Whether log lines go to a file (then main also prints the bare error to stderr).
+pub fn has_file() -> bool {
+    LOGGER.get().is_some_and(|l| l.file.is_some())
+}
+
 pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -128,6 +140,13 @@ mod tests {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
         assert_eq!(rfc3339(1_795_710_896, 0), "2026-11-26T16:34:56.000000000Z");
+    }
+
+    #[test]
+    fn seconds_timestamp() {
+        let s = rfc3339_seconds_now();
+        assert_eq!(s.len(), 20, "{s}");
+        assert!(s.ends_with('Z') && s.as_bytes()[10] == b'T', "{s}");
     }
 
     #[test]

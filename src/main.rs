@@ -45,8 +45,12 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             let msg = e.to_string();
+            // runc: the log line goes to --log (or stderr); with a log file the bare message
+            // is printed on stderr too.
             logging::error(&msg);
-            eprintln!("{msg}");
+            if logging::has_file() {
+                eprintln!("{msg}");
+            }
             ExitCode::from(1)
         }
     }

@@ -4,7 +4,9 @@ pub mod create;
 pub mod delete;
 pub mod exec;
 pub mod kill;
+pub mod list;
 pub mod run;
+pub mod spec;
 pub mod start;
 pub mod state;
 
@@ -21,5 +23,7 @@ pub fn dispatch(cli: &Cli, cmd: &Command) -> Result<i32> {
         Command::Delete(a) => delete::delete(cli, a).map(|_| 0),
         Command::Run(a) => run::run(cli, a),
         Command::Exec(a) => exec::exec(cli, a),
+        Command::Spec(a) => spec::spec(a).map(|_| 0),
+        Command::List(a) => list::list(cli, a).map(|_| 0),
     }
 }
