@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use crate::cli::{Cli, RunArgs};
 use crate::commands::{create, start};
 use crate::error::{Context, Result};
-use crate::state::Status;
+use crate::state::{StateDir, Status};
 
 pub const FORWARDED: [Signal; 9] = [
     Signal::SIGHUP,
@@ -64,6 +64,9 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
             crate::logging::warn(&format!("container {id}: {e}"));
         }
     }
+    // Unlock while the container runs: kill, state and delete from others must get through.
+    let crate::commands::create::Created { dir, state, .. } = c;
+    drop(dir);
     let code = match master {
         Some(m) => crate::console::proxy(m, Some(init))?,
         None => {
@@ -73,9 +76,16 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     };
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
     if !a.keep {
-        crate::commands::delete::destroy(&c.state, Status::Stopped)
-            .with_context(|| format!("deleting container {id}"))?;
-        c.dir.remove()?;
+        // Someone may have deleted it meanwhile (delete --force): then there is nothing to do.
+        match StateDir::open(&cli.root, &id) {
+            Ok(dir) => {
+                crate::commands::delete::destroy(&state, Status::Stopped)
+                    .with_context(|| format!("deleting container {id}"))?;
+                dir.remove()?;
+            }
+            Err(e) if e.kind() == crate::Kind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(code)
 }
