@@ -36,19 +36,35 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(kind: Kind, msg: impl Into<String>) -> Self {
-        Error { kind, chain: vec![msg.into()], errno: None }
+        Error {
+            kind,
+            chain: vec![msg.into()],
+            errno: None,
+        }
     }
 
     /// A failed system call: `what` names the operation and object ("mounting proc at /proc").
     pub fn sys(errno: Errno, what: impl Into<String>) -> Self {
-        let kind = if errno == Errno::ENOENT { Kind::NotFound } else { Kind::System };
-        Error { kind, chain: vec![what.into(), errno_text(errno)], errno: Some(errno) }
+        let kind = if errno == Errno::ENOENT {
+            Kind::NotFound
+        } else {
+            Kind::System
+        };
+        Error {
+            kind,
+            chain: vec![what.into(), errno_text(errno)],
+            errno: Some(errno),
+        }
     }
 
     pub fn io(err: std::io::Error, what: impl Into<String>) -> Self {
         match err.raw_os_error() {
             Some(n) => Error::sys(Errno::from_raw(n), what),
-            None => Error { kind: Kind::System, chain: vec![what.into(), err.to_string()], errno: None },
+            None => Error {
+                kind: Kind::System,
+                chain: vec![what.into(), err.to_string()],
+                errno: None,
+            },
         }
     }
 
@@ -103,7 +119,11 @@ impl std::error::Error for Error {}
 
 impl From<Errno> for Error {
     fn from(e: Errno) -> Self {
-        Error { kind: Kind::System, chain: vec![errno_text(e)], errno: Some(e) }
+        Error {
+            kind: Kind::System,
+            chain: vec![errno_text(e)],
+            errno: Some(e),
+        }
     }
 }
 
@@ -126,7 +146,11 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         match e.raw_os_error() {
             Some(n) => Errno::from_raw(n).into(),
-            None => Error { kind: Kind::System, chain: vec![e.to_string()], errno: None },
+            None => Error {
+                kind: Kind::System,
+                chain: vec![e.to_string()],
+                errno: None,
+            },
         }
     }
 }
