@@ -605,7 +605,13 @@ impl Cgroup {
                     Err(e) if e.errno() == Some(Errno::EBUSY) && Instant::now() < deadline => {
                         if !killed {
                             killed = true;
+                            // Thaws a frozen cgroup too, or SIGKILL would not take effect.
                             let _ = self.kill_all(Signal::SIGKILL);
+                        }
+                        // Processes may sit in this hierarchy only (e.g. a sub-cgroup the
+                        // container made): kill what this directory holds.
+                        for pid in all_pids(dir).unwrap_or_default() {
+                            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
                         }
                         sleep(Duration::from_millis(2));
                     }
@@ -791,7 +797,18 @@ impl V1 {
         }
         for (ctrl, file, value) in &plan.extra {
             let h = self.hierarchy(ctrl).expect("checked by plan_v1");
-            write_file(&h.dir.join(file), value)?;
+            let mut path = h.dir.join(file);
+            if file == "blkio.weight_device" && !path.exists() {
+                // Like runc: BFQ's file when CFQ's is absent (the case on this kernel).
+                path = h.dir.join("blkio.bfq.weight_device");
+            }
+            if file.starts_with("blkio.leaf_weight") && !path.exists() {
+                return Err(Error::new(
+                    Kind::System,
+                    format!("setting blkio leafWeight: this kernel has no {file} (only the CFQ scheduler had it)"),
+                ));
+            }
+            write_file(&path, value)?;
         }
         if !plan.hugetlb_v2.is_empty() {
             let (mount, dir) = self.unified.as_ref().expect("checked by plan_v1");
@@ -1480,4 +1497,656 @@ fn stats_to_runc(s: &Stats) -> Value {
         },
         "hugetlb": hugetlb,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{
+        LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxHugepageLimitBuilder, LinuxMemoryBuilder,
+        LinuxNetworkBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
+    };
+
+    const HYBRID_SELF: &str = "9:name=systemd:/\n8:pids:/\n7:blkio:/\n6:freezer:/\n5:devices:/\n\
+        4:memory:/process_api/211896d7\n3:cpuset:/\n2:cpuacct:/\n1:cpu:/\n0::/\n";
+
+    #[test]
+    fn clean_path_like_runc() {
+        assert_eq!(clean_path(""), "");
+        assert_eq!(clean_path("/a/../b//c/."), "/b/c");
+        assert_eq!(clean_path("/../.."), "/");
+        assert_eq!(clean_path("../../x/y"), "x/y");
+        assert_eq!(clean_path("a/./b/../c"), "a/c");
+    }
+
+    #[test]
+    fn absolute_path_is_used_as_is() {
+        let c = CgroupConfig::resolve(Some(Path::new("/a/../b/c")), "id", false).unwrap();
+        assert_eq!(
+            c,
+            CgroupConfig {
+                path: "/b/c".into(),
+                systemd: false,
+                per_hierarchy: BTreeMap::new()
+            }
+        );
+    }
+
+    #[test]
+    fn relative_path_nests_per_hierarchy_on_v1() {
+        let c = resolve_relative("c1", HYBRID_SELF).unwrap();
+        assert_eq!(c.path, "/c1");
+        assert!(!c.systemd);
+        let want: BTreeMap<String, String> =
+            [("memory".to_string(), "/process_api/211896d7/c1".to_string())].into();
+        assert_eq!(c.per_hierarchy, want);
+        // Everything at the root: no per-hierarchy entry.
+        let c = resolve_relative("x/y", "2:cpu,cpuacct:/\n1:memory:/\n0::/\n").unwrap();
+        assert_eq!(c.path, "/x/y");
+        assert!(c.per_hierarchy.is_empty());
+        // Co-mounted controllers are keyed sorted.
+        let c = resolve_relative("x", "2:cpuacct,cpu:/a\n1:memory:/\n0::/\n").unwrap();
+        assert_eq!(c.path, "/x");
+        assert_eq!(
+            c.per_hierarchy.get("cpu,cpuacct").map(String::as_str),
+            Some("/a/x")
+        );
+    }
+
+    #[test]
+    fn relative_path_nests_under_parent_cgroup_on_v2() {
+        let c = resolve_relative("c1", "0::/user.slice/user-0.slice/session-1.scope\n").unwrap();
+        assert_eq!(c.path, "/user.slice/user-0.slice/c1");
+        let c = resolve_relative("c1", "0::/\n").unwrap();
+        assert_eq!(c.path, "/c1");
+    }
+
+    #[test]
+    fn systemd_paths() {
+        let c = CgroupConfig::resolve(None, "abc", true).unwrap();
+        assert_eq!(c.path, "system.slice:husk:abc");
+        assert!(c.systemd);
+        let c =
+            CgroupConfig::resolve(Some(Path::new("machine.slice:podman:x")), "abc", true).unwrap();
+        assert_eq!(c.path, "machine.slice:podman:x");
+        let e = CgroupConfig::resolve(Some(Path::new("/a/b")), "abc", true).unwrap_err();
+        assert_eq!(e.kind(), Kind::InvalidSpec);
+        assert!(e.to_string().contains("slice:prefix:name"), "{e}");
+        assert_eq!(
+            systemd_cgroup_path("system.slice:husk:abc").unwrap(),
+            "/system.slice/husk-abc.scope"
+        );
+        assert_eq!(
+            systemd_cgroup_path("a-b.slice:p:n").unwrap(),
+            "/a.slice/a-b.slice/p-n.scope"
+        );
+    }
+
+    #[test]
+    fn config_round_trips_through_json() {
+        let c = resolve_relative("c1", HYBRID_SELF).unwrap();
+        let s = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<CgroupConfig>(&s).unwrap(), c);
+        let plain: CgroupConfig = serde_json::from_str(r#"{"path":"/a","systemd":false}"#).unwrap();
+        assert!(plain.per_hierarchy.is_empty());
+        assert!(!serde_json::to_string(&plain)
+            .unwrap()
+            .contains("per_hierarchy"));
+    }
+
+    #[test]
+    fn mountinfo_finds_hierarchies() {
+        let text = "\
+30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw,relatime shared:9 - cgroup cgroup rw,memory
+35 30 0:30 / /mnt/again rw,relatime - cgroup cgroup rw,memory
+36 30 0:31 / /mnt/with\\040space rw - cgroup cgroup rw,pids
+";
+        let m = parse_mountinfo(text);
+        assert_eq!(m.unified, Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        let keys: Vec<&str> = m.v1.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(keys, ["name=systemd", "cpu,cpuacct", "memory", "pids"]);
+        assert_eq!(m.v1[2].2, PathBuf::from("/sys/fs/cgroup/memory"));
+        assert_eq!(m.v1[3].2, PathBuf::from("/mnt/with space"));
+    }
+
+    /// This host: v1 controllers except hugetlb/net_cls/net_prio/rdma, plus a cgroup2 hierarchy.
+    fn host_has(c: &str) -> bool {
+        [
+            "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+        ]
+        .contains(&c)
+    }
+
+    #[test]
+    fn empty_resources_touch_nothing() {
+        let r = LinuxResources::default();
+        let p = plan_v1(&r, &host_has, true).unwrap();
+        assert!(p.lib_resources.is_none() && p.extra.is_empty() && p.hugetlb_v2.is_empty());
+        // Present but empty sections are dropped too.
+        let r = LinuxResourcesBuilder::default()
+            .memory(LinuxMemoryBuilder::default().build().unwrap())
+            .cpu(LinuxCpuBuilder::default().build().unwrap())
+            .network(LinuxNetworkBuilder::default().build().unwrap())
+            .hugepage_limits(vec![])
+            .build()
+            .unwrap();
+        let p = plan_v1(&r, &host_has, true).unwrap();
+        assert!(p.lib_resources.is_none(), "{p:?}");
+    }
+
+    #[test]
+    fn resources_map_to_controllers() {
+        let r = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(1 << 26)
+                    .kernel(1 << 20)
+                    .build()
+                    .unwrap(),
+            )
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .shares(512u64)
+                    .cpus("0")
+                    .build()
+                    .unwrap(),
+            )
+            .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
+            .build()
+            .unwrap();
+        let p = plan_v1(&r, &host_has, true).unwrap();
+        assert_eq!(p.controllers, ["memory", "cpu", "cpuset", "pids"]);
+        let lib = p.lib_resources.unwrap();
+        assert_eq!(
+            lib.memory().unwrap().kernel(),
+            None,
+            "kernel memory is dropped"
+        );
+        assert_eq!(lib.memory().unwrap().limit(), Some(1 << 26));
+
+        // cpu burst alone: written by us, not handed to libcgroups (which would skip it).
+        let r = LinuxResourcesBuilder::default()
+            .cpu(LinuxCpuBuilder::default().burst(1000u64).build().unwrap())
+            .build()
+            .unwrap();
+        let p = plan_v1(&r, &host_has, true).unwrap();
+        assert!(p.lib_resources.is_none());
+        assert_eq!(
+            p.extra,
+            [("cpu", "cpu.cfs_burst_us".to_string(), "1000".to_string())]
+        );
+
+        // blkio weight: flagged for the weight-file check.
+        let r = LinuxResourcesBuilder::default()
+            .block_io(
+                LinuxBlockIoBuilder::default()
+                    .weight(500u16)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let p = plan_v1(&r, &host_has, true).unwrap();
+        assert!(p.blkio_weight);
+        assert_eq!(p.controllers, ["blkio"]);
+    }
+
+    #[test]
+    fn missing_controllers_are_named() {
+        let hp = LinuxHugepageLimitBuilder::default()
+            .page_size("2MB")
+            .limit(1 << 21)
+            .build()
+            .unwrap();
+        let r = LinuxResourcesBuilder::default()
+            .hugepage_limits(vec![hp])
+            .build()
+            .unwrap();
+        // Hybrid: hugetlb goes to the cgroup2 hierarchy.
+        let p = plan_v1(&r, &host_has, true).unwrap();
+        assert_eq!(p.hugetlb_v2, [("2MB".to_string(), 1 << 21)]);
+        assert!(p.lib_resources.is_none());
+        // Pure v1 without hugetlb: an error naming it.
+        let e = plan_v1(&r, &host_has, false).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("hugetlb cgroup controller is not mounted"),
+            "{e}"
+        );
+
+        let r = LinuxResourcesBuilder::default()
+            .network(
+                LinuxNetworkBuilder::default()
+                    .class_id(0x100001u32)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let e = plan_v1(&r, &host_has, true).unwrap_err();
+        assert!(e.to_string().contains("net_cls"), "{e}");
+
+        let r = LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
+            .build()
+            .unwrap();
+        let e = plan_v1(&r, &|c| c != "pids" && host_has(c), true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "setting the pids limit: the pids cgroup controller is not mounted on this host"
+        );
+
+        let r = LinuxResourcesBuilder::default()
+            .unified(HashMap::from([("memory.max".to_string(), "1".to_string())]))
+            .build()
+            .unwrap();
+        let e = plan_v1(&r, &host_has, true).unwrap_err();
+        assert_eq!(e.kind(), Kind::InvalidSpec);
+
+        let bad = LinuxHugepageLimitBuilder::default()
+            .page_size("3MB")
+            .limit(1)
+            .build()
+            .unwrap();
+        let r = LinuxResourcesBuilder::default()
+            .hugepage_limits(vec![bad])
+            .build()
+            .unwrap();
+        assert!(plan_v1(&r, &host_has, true)
+            .unwrap_err()
+            .to_string()
+            .contains("3MB"));
+    }
+
+    #[test]
+    fn stats_have_runc_shape() {
+        let mut s = Stats::default();
+        s.memory.memory.limit = 42;
+        s.pids.current = 3;
+        s.memory.stats.insert("cache".into(), 7);
+        let v = stats_to_runc(&s);
+        assert_eq!(v["memory"]["usage"]["limit"], 42);
+        assert_eq!(v["memory"]["raw"]["cache"], 7);
+        assert_eq!(v["pids"]["current"], 3);
+        for k in ["cpu", "memory", "pids", "blkio", "hugetlb"] {
+            assert!(v.get(k).is_some(), "{k} missing");
+        }
+        assert!(v["cpu"]["throttling"].get("throttledPeriods").is_some());
+        assert!(v["blkio"]["ioServiceBytesRecursive"].is_array());
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Root integration tests: real cgroups under /husk-test/<unique>, removed by a drop guard.
+
+    use std::process::{Child, Command};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+    fn skip() -> bool {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: needs root");
+            return true;
+        }
+        if is_cgroup2_root().unwrap_or(true) {
+            eprintln!("skipped: these checks read v1 files (this host is hybrid v1)");
+            return true;
+        }
+        false
+    }
+
+    /// Owns a test cgroup and its children: kills and removes everything on drop, pass or fail.
+    struct Guard {
+        cg: Cgroup,
+        rel: String,
+        children: Vec<Child>,
+    }
+
+    impl Guard {
+        fn new(name: &str) -> Guard {
+            let rel = format!(
+                "/husk-test/{name}-{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::Relaxed)
+            );
+            let cfg = CgroupConfig::resolve(Some(Path::new(&rel)), "ignored", false).unwrap();
+            Guard {
+                cg: Cgroup::open(&cfg).unwrap(),
+                rel,
+                children: Vec::new(),
+            }
+        }
+        fn dir(&self, ctrl: &str) -> PathBuf {
+            under(&Path::new(CGROUP_ROOT).join(ctrl), &self.rel)
+        }
+        fn sleeper(&mut self) -> Pid {
+            let c = Command::new("sleep")
+                .arg("1000")
+                .spawn()
+                .expect("spawning sleep");
+            let pid = Pid::from_raw(c.id() as i32);
+            self.children.push(c);
+            pid
+        }
+        fn reap(&mut self) {
+            for c in &mut self.children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            self.children.clear();
+        }
+        fn leftovers(&self) -> Vec<PathBuf> {
+            let mut dirs: Vec<PathBuf> = [
+                "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+                "systemd", "unified",
+            ]
+            .iter()
+            .map(|c| self.dir(c))
+            .collect();
+            dirs.retain(|d| d.exists());
+            dirs
+        }
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.cg.thaw();
+            self.reap();
+            let _ = self.cg.destroy();
+            for d in self.leftovers() {
+                let _ = remove_tree(&d);
+            }
+            // The shared parent goes when the last test leaves it (EBUSY/ENOTEMPTY otherwise).
+            for ctrl in [
+                "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+                "systemd", "unified",
+            ] {
+                let _ = fs::remove_dir(Path::new(CGROUP_ROOT).join(ctrl).join("husk-test"));
+            }
+        }
+    }
+
+    fn read(p: PathBuf) -> String {
+        fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
+            .trim()
+            .to_string()
+    }
+
+    #[test]
+    fn root_lifecycle_with_limits() {
+        if skip() {
+            return;
+        }
+        let mut g = Guard::new("life");
+        let r = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(64 << 20)
+                    .reservation(32 << 20)
+                    .swappiness(10u64)
+                    .build()
+                    .unwrap(),
+            )
+            .cpu(
+                LinuxCpuBuilder::default()
+                    .shares(512u64)
+                    .quota(50_000i64)
+                    .period(100_000u64)
+                    .cpus("0")
+                    .mems("0")
+                    .build()
+                    .unwrap(),
+            )
+            .pids(LinuxPidsBuilder::default().limit(32).build().unwrap())
+            .build()
+            .unwrap();
+        g.cg.create(Some(&r)).unwrap();
+        assert_eq!(
+            read(g.dir("memory").join("memory.limit_in_bytes")),
+            (64u64 << 20).to_string()
+        );
+        assert_eq!(
+            read(g.dir("memory").join("memory.soft_limit_in_bytes")),
+            (32u64 << 20).to_string()
+        );
+        assert_eq!(read(g.dir("memory").join("memory.swappiness")), "10");
+        assert_eq!(read(g.dir("cpu").join("cpu.shares")), "512");
+        assert_eq!(read(g.dir("cpu").join("cpu.cfs_quota_us")), "50000");
+        assert_eq!(read(g.dir("cpu").join("cpu.cfs_period_us")), "100000");
+        assert_eq!(read(g.dir("cpuset").join("cpuset.cpus")), "0");
+        assert_eq!(read(g.dir("pids").join("pids.max")), "32");
+        for d in [
+            "systemd", "unified", "freezer", "devices", "blkio", "cpuacct",
+        ] {
+            assert!(g.dir(d).is_dir(), "{d} cgroup missing");
+        }
+
+        let pid = g.sleeper();
+        g.cg.add_task(pid).unwrap();
+        assert_eq!(g.cg.pids().unwrap(), [pid]);
+        for d in ["memory", "cpu", "pids", "freezer", "unified", "systemd"] {
+            assert_eq!(read(g.dir(d).join(CGROUP_PROCS)), pid.to_string(), "{d}");
+        }
+
+        g.cg.freeze().unwrap();
+        assert_eq!(read(g.dir("freezer").join("freezer.state")), "FROZEN");
+        assert!(g.cg.is_frozen().unwrap());
+        g.cg.thaw().unwrap();
+        assert_eq!(read(g.dir("freezer").join("freezer.state")), "THAWED");
+        assert!(!g.cg.is_frozen().unwrap());
+
+        let up = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(128 << 20)
+                    .build()
+                    .unwrap(),
+            )
+            .pids(LinuxPidsBuilder::default().limit(64).build().unwrap())
+            .build()
+            .unwrap();
+        g.cg.update(&up).unwrap();
+        assert_eq!(
+            read(g.dir("memory").join("memory.limit_in_bytes")),
+            (128u64 << 20).to_string()
+        );
+        assert_eq!(read(g.dir("pids").join("pids.max")), "64");
+
+        let st = g.cg.stats().unwrap();
+        assert_eq!(st["memory"]["usage"]["limit"], 128u64 << 20);
+        assert_eq!(st["pids"]["current"], 1);
+        assert_eq!(st["pids"]["limit"], 64);
+        assert!(st["cpu"]["usage"]["total"].as_u64().is_some());
+
+        g.cg.kill_all(Signal::SIGKILL).unwrap();
+        let status = g.children[0].wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
+        g.children.clear();
+        g.cg.destroy().unwrap();
+        assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
+        g.cg.destroy().unwrap(); // already gone is fine
+    }
+
+    #[test]
+    fn root_kill_all_keeps_a_paused_container_paused() {
+        if skip() {
+            return;
+        }
+        let mut g = Guard::new("pause");
+        g.cg.create(None).unwrap();
+        let pid = g.sleeper();
+        g.cg.add_task(pid).unwrap();
+        g.cg.freeze().unwrap();
+        g.cg.kill_all(Signal::SIGTERM).unwrap();
+        assert!(g.cg.is_frozen().unwrap());
+        g.cg.thaw().unwrap();
+        let status = g.children[0].wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGTERM)
+        );
+        g.children.clear();
+    }
+
+    #[test]
+    fn root_destroy_kills_remaining_processes_and_sub_cgroups() {
+        if skip() {
+            return;
+        }
+        let mut g = Guard::new("busy");
+        g.cg.create(None).unwrap();
+        let a = g.sleeper();
+        g.cg.add_task(a).unwrap();
+        // A process in a sub-cgroup of the memory hierarchy, as a container with cgroupns could make.
+        let sub = g.dir("memory").join("inner");
+        fs::create_dir(&sub).unwrap();
+        let b = g.sleeper();
+        write_file(&sub.join(CGROUP_PROCS), &b.to_string()).unwrap();
+        assert_eq!(
+            g.cg.pids().unwrap().len(),
+            1,
+            "devices hierarchy holds only a"
+        );
+        g.cg.destroy().unwrap();
+        assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
+        for c in &mut g.children {
+            let st = c.wait().unwrap();
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&st),
+                Some(libc::SIGKILL)
+            );
+        }
+        g.children.clear();
+    }
+
+    #[test]
+    fn root_unsupported_resources_fail_clearly_and_leave_nothing() {
+        if skip() {
+            return;
+        }
+        let g = Guard::new("hugetlb");
+        let hp = LinuxHugepageLimitBuilder::default()
+            .page_size("2MB")
+            .limit(1 << 21)
+            .build()
+            .unwrap();
+        let r = LinuxResourcesBuilder::default()
+            .hugepage_limits(vec![hp])
+            .build()
+            .unwrap();
+        let root_has = read(PathBuf::from(
+            "/sys/fs/cgroup/unified/cgroup.subtree_control",
+        ));
+        match g.cg.create(Some(&r)) {
+            Err(e) => {
+                let s = e.to_string();
+                assert!(
+                    s.starts_with(&format!(
+                        "creating cgroup {}: setting hugepage limits",
+                        g.rel
+                    )),
+                    "{s}"
+                );
+                assert!(s.contains("hugetlb"), "{s}");
+                assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
+            }
+            Ok(()) => assert!(
+                root_has.contains("hugetlb"),
+                "applied without hugetlb delegated"
+            ),
+        }
+        assert_eq!(
+            read(PathBuf::from(
+                "/sys/fs/cgroup/unified/cgroup.subtree_control"
+            )),
+            root_has
+        );
+
+        let g = Guard::new("blkio");
+        let r = LinuxResourcesBuilder::default()
+            .block_io(
+                LinuxBlockIoBuilder::default()
+                    .weight(500u16)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        // This kernel has BFQ's blkio.bfq.weight (not CFQ's blkio.weight) in non-root cgroups.
+        match g.cg.create(Some(&r)) {
+            Ok(()) => assert_eq!(read(g.dir("blkio").join("blkio.bfq.weight")), "500"),
+            Err(e) => {
+                assert!(e.to_string().contains("blkio weight"), "{e}");
+                assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
+            }
+        }
+        g.cg.destroy().unwrap();
+        let r = LinuxResourcesBuilder::default()
+            .block_io(
+                LinuxBlockIoBuilder::default()
+                    .leaf_weight(500u16)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        if !g.dir("blkio").join("blkio.leaf_weight").exists() {
+            let e = g.cg.create(Some(&r)).unwrap_err();
+            assert!(e.to_string().contains("leafWeight"), "{e}");
+            assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
+        }
+    }
+
+    #[test]
+    fn root_relative_path_is_not_exercised() {
+        // Deliberately no integration test for relative paths: on this host they resolve under
+        // /sys/fs/cgroup/memory/process_api, which belongs to the machine's agent.
+    }
+
+    /// Time create(None) + add_task + destroy: the per-container cost of an empty config.
+    #[test]
+    fn root_timing_empty_config() {
+        if skip() {
+            return;
+        }
+        const N: u32 = 20;
+        let (mut t_open, mut t_create, mut t_add, mut t_destroy) = (
+            Duration::ZERO,
+            Duration::ZERO,
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        for _ in 0..N {
+            let t = Instant::now();
+            let mut g = Guard::new("time");
+            t_open += t.elapsed();
+            let pid = g.sleeper();
+            let t = Instant::now();
+            g.cg.create(None).unwrap();
+            t_create += t.elapsed();
+            let t = Instant::now();
+            g.cg.add_task(pid).unwrap();
+            t_add += t.elapsed();
+            g.reap();
+            let t = Instant::now();
+            g.cg.destroy().unwrap();
+            t_destroy += t.elapsed();
+            assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
+        }
+        eprintln!(
+            "empty config, mean of {N}: open {:?} create {:?} add_task {:?} destroy {:?}",
+            t_open / N,
+            t_create / N,
+            t_add / N,
+            t_destroy / N
+        );
+    }
 }
