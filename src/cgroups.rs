@@ -426,13 +426,32 @@ impl Cgroup {
         })
     }
 
+    /// A v2 manager whose hierarchy root is `root` (tests run it inside this hybrid host's
+    /// cgroup2 hierarchy, below a directory of their own).
+    #[cfg(test)]
+    fn open_v2_at(root: &Path, cfg: &CgroupConfig) -> Result<Self> {
+        let lib =
+            libcgroups::v2::manager::Manager::new(root.to_path_buf(), PathBuf::from(&cfg.path))
+                .map_err(lib_err)?;
+        let backend = Backend::V2(V2 {
+            dir: under(root, &cfg.path),
+            root: root.to_path_buf(),
+            lib,
+        });
+        Ok(Cgroup {
+            cfg: cfg.clone(),
+            backend,
+        })
+    }
+
     pub fn config(&self) -> &CgroupConfig {
         &self.cfg
     }
 
     /// Create the cgroup and apply linux.resources before any process is in it. With the systemd
     /// driver the scope can only be created with its first process: the resources are checked
-    /// and kept for [`Cgroup::add_task`]. On failure, whatever was created is removed again.
+    /// and kept for [`Cgroup::add_task`]. On failure, the directories this call created are
+    /// removed again (a pre-existing cgroup, possibly shared, is left alone and nothing is killed).
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let r = match &self.backend {
             Backend::V1(v1) => v1.create(&self.cfg, resources),
@@ -442,9 +461,6 @@ impl Cgroup {
                 Ok(())
             }
         };
-        if r.is_err() && !self.cfg.systemd {
-            let _ = self.destroy();
-        }
         r.with_context(|| format!("creating cgroup {}", self.cfg.path))
     }
 
@@ -694,13 +710,31 @@ impl V1 {
     }
 
     fn create(&self, cfg: &CgroupConfig, resources: Option<&LinuxResources>) -> Result<()> {
+        let mut created = Vec::new();
+        let r = self
+            .create_dirs(&mut created)
+            .and_then(|()| match resources {
+                Some(r) => self.apply(cfg, r),
+                None => Ok(()),
+            });
+        if r.is_err() {
+            for d in created.iter().rev() {
+                let _ = fs::remove_dir(d);
+            }
+        }
+        r
+    }
+
+    fn create_dirs(&self, created: &mut Vec<PathBuf>) -> Result<()> {
         for h in &self.hierarchies {
-            fs::create_dir_all(&h.dir).map_err(|e| {
+            if mkdir_leaf(&h.dir).map_err(|e| {
                 Error::io(
                     e,
                     format!("creating cgroup {} in the {} hierarchy", h.rel, h.key),
                 )
-            })?;
+            })? {
+                created.push(h.dir.clone());
+            }
             if h.has("cpuset") {
                 // A new v1 cpuset is empty and refuses tasks (ENOSPC) until cpus and mems are set.
                 for f in ["cpuset.cpus", "cpuset.mems"] {
@@ -709,17 +743,16 @@ impl V1 {
             }
         }
         if let Some((_, dir)) = &self.unified {
-            fs::create_dir_all(dir).map_err(|e| {
+            if mkdir_leaf(dir).map_err(|e| {
                 Error::io(
                     e,
                     format!("creating cgroup {} in the cgroup2 hierarchy", dir.display()),
                 )
-            })?;
+            })? {
+                created.push(dir.clone());
+            }
         }
-        match resources {
-            Some(r) => self.apply(cfg, r),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     fn add_task(&self, pid: Pid) -> Result<()> {
@@ -1167,11 +1200,15 @@ fn wait_v1_thawed(dir: &Path) -> Result<()> {
 
 impl V2 {
     fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
-        create_v2_dirs(&self.root, &self.dir)?;
-        match resources {
+        let created = create_v2_dirs(&self.root, &self.dir)?;
+        let r = match resources {
             Some(r) => self.apply(r),
             None => Ok(()),
+        };
+        if r.is_err() && created {
+            let _ = fs::remove_dir(&self.dir);
         }
+        r
     }
 
     fn apply(&self, res: &LinuxResources) -> Result<()> {
@@ -1186,9 +1223,11 @@ impl V2 {
 /// (as runc and libcgroups do), so that limits can be written before a process joins. A refused
 /// enable (e.g. an ancestor with processes of its own) is left for the limit that needs it to
 /// report.
-fn create_v2_dirs(root: &Path, dir: &Path) -> Result<()> {
+/// Returns whether the leaf was created (false: it existed).
+fn create_v2_dirs(root: &Path, dir: &Path) -> Result<bool> {
     let rel = dir.strip_prefix(root).unwrap_or(dir);
     let mut cur = root.to_path_buf();
+    let mut created = false;
     for c in rel.components() {
         let available = read_trimmed(&cur.join("cgroup.controllers")).unwrap_or_default();
         let enabled = read_trimmed(&cur.join("cgroup.subtree_control")).unwrap_or_default();
@@ -1207,8 +1246,8 @@ fn create_v2_dirs(root: &Path, dir: &Path) -> Result<()> {
         }
         cur.push(c);
         match fs::create_dir(&cur) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Ok(()) => created = true,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => created = false,
             Err(e) => {
                 return Err(Error::io(
                     e,
@@ -1217,7 +1256,26 @@ fn create_v2_dirs(root: &Path, dir: &Path) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(created)
+}
+
+/// mkdir -p; whether the last component was created by this call.
+fn mkdir_leaf(dir: &Path) -> std::io::Result<bool> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            match fs::create_dir(dir) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn apply_lib_v2(lib: &libcgroups::v2::manager::Manager, res: &LinuxResources) -> Result<()> {
@@ -2103,6 +2161,104 @@ mod tests {
             assert!(e.to_string().contains("leafWeight"), "{e}");
             assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
         }
+    }
+
+    #[test]
+    fn root_failed_create_spares_an_existing_cgroup() {
+        if skip() {
+            return;
+        }
+        let mut g = Guard::new("shared");
+        g.cg.create(None).unwrap();
+        let pid = g.sleeper();
+        g.cg.add_task(pid).unwrap();
+        let bad = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .swappiness(1000u64)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let e = g.cg.create(Some(&bad)).unwrap_err();
+        assert!(e.to_string().contains("swappiness"), "{e}");
+        assert!(g.dir("memory").is_dir());
+        assert_eq!(g.cg.pids().unwrap(), [pid]);
+        assert!(
+            g.children[0].try_wait().unwrap().is_none(),
+            "the process must survive"
+        );
+    }
+
+    /// The v2 code path, run in this host's cgroup2 hierarchy below a directory of our own (which
+    /// has no controllers delegated: the root's cgroup.subtree_control is never changed).
+    #[test]
+    fn root_v2_freeze_kill_destroy() {
+        if skip() {
+            return;
+        }
+        let base = PathBuf::from(format!(
+            "/sys/fs/cgroup/unified/husk-test-v2-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir(&base).unwrap();
+        struct Base(PathBuf);
+        impl Drop for Base {
+            fn drop(&mut self) {
+                let _ = fs::write(self.0.join("c/cgroup.kill"), "1");
+                sleep(Duration::from_millis(20));
+                let _ = remove_tree(&self.0);
+            }
+        }
+        let base = Base(base);
+        let cfg = CgroupConfig::resolve(Some(Path::new("/c")), "x", false).unwrap();
+        let cg = Cgroup::open_v2_at(&base.0, &cfg).unwrap();
+        let dir = base.0.join("c");
+
+        // A limit whose controller is not delegated fails, and the new leaf goes away.
+        let r = LinuxResourcesBuilder::default()
+            .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
+            .build()
+            .unwrap();
+        let e = cg.create(Some(&r)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("creating cgroup /c: applying resources"),
+            "{e}"
+        );
+        assert!(!dir.exists());
+
+        cg.create(None).unwrap();
+        assert!(dir.is_dir());
+        let mut a = Command::new("sleep").arg("1000").spawn().unwrap();
+        let pid = Pid::from_raw(a.id() as i32);
+        cg.add_task(pid).unwrap();
+        assert_eq!(cg.pids().unwrap(), [pid]);
+        cg.freeze().unwrap();
+        assert!(cg.is_frozen().unwrap());
+        assert_eq!(read(dir.join("cgroup.freeze")), "1");
+        cg.thaw().unwrap();
+        assert!(!cg.is_frozen().unwrap());
+        cg.kill_all(Signal::SIGTERM).unwrap();
+        let st = a.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&st),
+            Some(libc::SIGTERM)
+        );
+
+        let mut b = Command::new("sleep").arg("1000").spawn().unwrap();
+        cg.add_task(Pid::from_raw(b.id() as i32)).unwrap();
+        cg.kill_all(Signal::SIGKILL).unwrap(); // cgroup.kill
+        let st = b.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&st),
+            Some(libc::SIGKILL)
+        );
+        cg.destroy().unwrap();
+        assert!(!dir.exists());
+        cg.destroy().unwrap();
     }
 
     #[test]
