@@ -928,7 +928,7 @@ fn plan_v1(res: &LinuxResources, has: &dyn Fn(&str) -> bool, hybrid: bool) -> Re
     r.set_rdma(None);
 
     if let Some(m) = res.memory() {
-        let mut m = m.clone();
+        let mut m = *m;
         // Kernel memory limits are refused by kernels ≥ 5.16 and ignored by runc ≥ 1.1.
         m.set_kernel(None);
         let set = m.limit().is_some()
@@ -1561,8 +1561,9 @@ fn stats_to_runc(s: &Stats) -> Value {
 mod tests {
     use super::*;
     use oci_spec::runtime::{
-        LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxHugepageLimitBuilder, LinuxMemoryBuilder,
-        LinuxNetworkBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
+        LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
+        LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxNetworkBuilder, LinuxPidsBuilder,
+        LinuxResourcesBuilder,
     };
 
     const HYBRID_SELF: &str = "9:name=systemd:/\n8:pids:/\n7:blkio:/\n6:freezer:/\n5:devices:/\n\
@@ -1946,6 +1947,9 @@ mod tests {
                 LinuxMemoryBuilder::default()
                     .limit(64 << 20)
                     .reservation(32 << 20)
+                    .swap(96 << 20)
+                    .kernel_tcp(16 << 20)
+                    .disable_oom_killer(true)
                     .swappiness(10u64)
                     .build()
                     .unwrap(),
@@ -1961,6 +1965,21 @@ mod tests {
                     .unwrap(),
             )
             .pids(LinuxPidsBuilder::default().limit(32).build().unwrap())
+            .devices(vec![
+                LinuxDeviceCgroupBuilder::default()
+                    .allow(false)
+                    .access("rwm")
+                    .build()
+                    .unwrap(),
+                LinuxDeviceCgroupBuilder::default()
+                    .allow(true)
+                    .typ(LinuxDeviceType::C)
+                    .major(1i64)
+                    .minor(3i64)
+                    .access("rwm")
+                    .build()
+                    .unwrap(),
+            ])
             .build()
             .unwrap();
         g.cg.create(Some(&r)).unwrap();
@@ -1973,6 +1992,18 @@ mod tests {
             (32u64 << 20).to_string()
         );
         assert_eq!(read(g.dir("memory").join("memory.swappiness")), "10");
+        assert_eq!(
+            read(g.dir("memory").join("memory.memsw.limit_in_bytes")),
+            (96u64 << 20).to_string()
+        );
+        assert_eq!(
+            read(g.dir("memory").join("memory.kmem.tcp.limit_in_bytes")),
+            (16u64 << 20).to_string()
+        );
+        assert!(read(g.dir("memory").join("memory.oom_control")).contains("oom_kill_disable 1"));
+        let devices = read(g.dir("devices").join("devices.list"));
+        assert!(devices.lines().any(|l| l == "c 1:3 rwm"), "{devices}");
+        assert!(!devices.lines().any(|l| l == "a *:* rwm"), "{devices}");
         assert_eq!(read(g.dir("cpu").join("cpu.shares")), "512");
         assert_eq!(read(g.dir("cpu").join("cpu.cfs_quota_us")), "50000");
         assert_eq!(read(g.dir("cpu").join("cpu.cfs_period_us")), "100000");
@@ -2002,6 +2033,7 @@ mod tests {
             .memory(
                 LinuxMemoryBuilder::default()
                     .limit(128 << 20)
+                    .swap(256 << 20)
                     .build()
                     .unwrap(),
             )
