@@ -571,6 +571,18 @@ impl Cgroup {
                         "the freezer cgroup controller is not mounted",
                     ));
                 };
+                let h = v1.hierarchy("freezer").expect("checked by freezer()");
+                if h.rel != self.cfg.path {
+                    // libcgroups would address the freezer at `cfg.path`.
+                    return Err(Error::new(
+                        Kind::System,
+                        format!(
+                            "the freezer hierarchy holds the container at {}, not {}: libcgroups \
+                             addresses one path in every hierarchy",
+                            h.rel, self.cfg.path
+                        ),
+                    ));
+                }
                 // libcgroups' v1 freezer retries until FROZEN, but does not wait for THAWED.
                 v1.lib(&self.cfg)?.freeze(state).map_err(lib_err)?;
                 if state == FreezerState::Thawed {
@@ -1687,6 +1699,35 @@ mod tests {
         assert_eq!(keys, ["name=systemd", "cpu,cpuacct", "memory", "pids"]);
         assert_eq!(m.v1[2].2, PathBuf::from("/sys/fs/cgroup/memory"));
         assert_eq!(m.v1[3].2, PathBuf::from("/mnt/with space"));
+    }
+
+    #[test]
+    fn v1_directories_follow_per_hierarchy_paths() {
+        let mounts = parse_mountinfo(
+            "1 0 0:1 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+             2 0 0:2 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n\
+             3 0 0:3 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpuacct,cpu\n",
+        );
+        let cfg = resolve_relative("c1", "3:cpu,cpuacct:/\n2:memory:/agent/x\n0::/\n").unwrap();
+        let v1 = V1::new(&cfg, mounts);
+        let dirs: Vec<(&str, &Path)> = v1
+            .hierarchies
+            .iter()
+            .map(|h| (h.key.as_str(), h.dir.as_path()))
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                ("memory", Path::new("/sys/fs/cgroup/memory/agent/x/c1")),
+                ("cpu,cpuacct", Path::new("/sys/fs/cgroup/cpu,cpuacct/c1")),
+            ]
+        );
+        assert_eq!(
+            v1.unified.as_ref().unwrap().1,
+            Path::new("/sys/fs/cgroup/unified/c1")
+        );
+        assert_eq!(v1.freezer(), None);
+        assert!(v1.hierarchy("cpuacct").is_some());
     }
 
     /// This host: v1 controllers except hugetlb/net_cls/net_prio/rdma, plus a cgroup2 hierarchy.
