@@ -453,8 +453,8 @@ impl Cgroup {
     }
 
     /// Create the cgroup and apply linux.resources before any process is in it. With the systemd
-    /// driver the scope can only be created with its first process: the resources are checked
-    /// and kept for [`Cgroup::add_task`]. On failure, the directories this call created are
+    /// driver the scope can only be created with its first process: the resources are kept and
+    /// applied by [`Cgroup::add_task`], right after the scope is started. On failure, the directories this call created are
     /// removed again (a pre-existing cgroup, possibly shared, is left alone and nothing is killed).
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let r = match &self.backend {
