@@ -21,7 +21,7 @@
 //!   resources say, so `apply` is skipped when no resource is set.
 //! - Its v1 network controllers are "required" as soon as `network` is present, even when empty.
 //! - It ignores blkio leafWeight and weightDevice on v1, applies cpu burst only together with
-//!   another cpu field, and writes kernel memory limits that this kernel (≥ 5.16) refuses.
+//!   another cpu field, and writes kernel memory limits that this kernel (≥ 5.16) ignores.
 //! - Its v1 thaw does not wait for THAWED, and its remove neither handles child cgroups nor waits
 //!   for killed processes to leave.
 //! - Its systemd manager is never chosen on a v1/hybrid host (it silently falls back to v1).
@@ -946,7 +946,8 @@ fn plan_v1(res: &LinuxResources, has: &dyn Fn(&str) -> bool, hybrid: bool) -> Re
 
     if let Some(m) = res.memory() {
         let mut m = *m;
-        // Kernel memory limits are refused by kernels ≥ 5.16 and ignored by runc ≥ 1.1.
+        // Kernel memory limits: kernels ≥ 5.16 accept the write and ignore it (the value stays
+        // unlimited, checked on this host), and runc ≥ 1.1 ignores the field: drop it.
         m.set_kernel(None);
         let set = m.limit().is_some()
             || m.reservation().is_some()
