@@ -611,6 +611,37 @@ impl Cgroup {
         r.with_context(|| format!("reading the freezer state of cgroup {}", self.cfg.path))
     }
 
+    /// How many processes the kernel's OOM killer has killed in this cgroup so far (v1
+    /// `memory.oom_control` "oom_kill", v2 `memory.events` "oom_kill"); `events` can report an
+    /// `oom` event whenever it grows. 0 when the memory controller is absent.
+    pub fn oom_kills(&self) -> Result<u64> {
+        let file = match &self.backend {
+            Backend::V1(v1) => match v1.hierarchy("memory") {
+                Some(h) => h.dir.join("memory.oom_control"),
+                None => return Ok(0),
+            },
+            Backend::V2(v2) => v2.dir.join("memory.events"),
+            Backend::Systemd(_) => under(
+                Path::new(CGROUP_ROOT),
+                &systemd_cgroup_path(&self.cfg.path)?,
+            )
+            .join("memory.events"),
+        };
+        let text = match fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e)
+                if e.kind() == ErrorKind::NotFound && !matches!(self.backend, Backend::V1(_)) =>
+            {
+                return Ok(0)
+            }
+            Err(e) => {
+                return Err(Error::io(e, format!("reading {}", file.display())))
+                    .with_context(|| format!("reading OOM kills of cgroup {}", self.cfg.path))
+            }
+        };
+        Ok(flat_keyed(&text, "oom_kill").unwrap_or(0))
+    }
+
     /// Remove the cgroup directories (every hierarchy, sub-cgroups first). Already-gone is fine.
     /// If processes remain, they are SIGKILLed and removal retried for up to 2 s.
     pub fn destroy(&self) -> Result<()> {
@@ -1449,6 +1480,14 @@ fn read_trimmed(path: &Path) -> Result<String> {
         .map_err(|e| Error::io(e, format!("reading {}", path.display())))
 }
 
+/// The value of `key` in a flat-keyed cgroup file ("key value" lines).
+fn flat_keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
 /// Pids in `dir` and every sub-cgroup; a missing `dir` has none.
 fn all_pids(dir: &Path) -> Result<Vec<Pid>> {
     let mut out = Vec::new();
@@ -2117,6 +2156,51 @@ mod tests {
         g.cg.destroy().unwrap();
         assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
         g.cg.destroy().unwrap(); // already gone is fine
+    }
+
+    #[test]
+    fn flat_keyed_files() {
+        let t = "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n";
+        assert_eq!(flat_keyed(t, "oom_kill"), Some(3));
+        assert_eq!(flat_keyed(t, "oom"), None);
+    }
+
+    #[test]
+    fn root_oom_kill_is_counted() {
+        if skip() {
+            return;
+        }
+        let mut g = Guard::new("oom");
+        let r = LinuxResourcesBuilder::default()
+            .memory(
+                LinuxMemoryBuilder::default()
+                    .limit(8 << 20)
+                    .swap(8 << 20)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        g.cg.create(Some(&r)).unwrap();
+        assert_eq!(g.cg.oom_kills().unwrap(), 0);
+        // Joins while waiting on stdin, then grows without bound.
+        let mut c = Command::new("sh")
+            .args(["-c", "read x; exec tail /dev/zero"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = c.stdin.take().unwrap();
+        let pid = Pid::from_raw(c.id() as i32);
+        g.children.push(c); // killed by the guard if anything below fails
+        g.cg.add_task(pid).unwrap();
+        { stdin }.write_all(b"go\n").unwrap();
+        let st = g.children[0].wait().unwrap();
+        g.children.clear();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&st),
+            Some(libc::SIGKILL)
+        );
+        assert_eq!(g.cg.oom_kills().unwrap(), 1);
     }
 
     #[test]
