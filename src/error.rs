@@ -36,35 +36,19 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(kind: Kind, msg: impl Into<String>) -> Self {
-        Error {
-            kind,
-            chain: vec![msg.into()],
-            errno: None,
-        }
+        Error { kind, chain: vec![msg.into()], errno: None }
     }
 
     /// A failed system call: `what` names the operation and object ("mounting proc at /proc").
     pub fn sys(errno: Errno, what: impl Into<String>) -> Self {
-        let kind = if errno == Errno::ENOENT {
-            Kind::NotFound
-        } else {
-            Kind::System
-        };
-        Error {
-            kind,
-            chain: vec![what.into(), errno_text(errno)],
-            errno: Some(errno),
-        }
+        let kind = if errno == Errno::ENOENT { Kind::NotFound } else { Kind::System };
+        Error { kind, chain: vec![what.into(), errno_text(errno)], errno: Some(errno) }
     }
 
     pub fn io(err: std::io::Error, what: impl Into<String>) -> Self {
         match err.raw_os_error() {
             Some(n) => Error::sys(Errno::from_raw(n), what),
-            None => Error {
-                kind: Kind::System,
-                chain: vec![what.into(), err.to_string()],
-                errno: None,
-            },
+            None => Error { kind: Kind::System, chain: vec![what.into(), err.to_string()], errno: None },
         }
     }
 
@@ -119,11 +103,7 @@ impl std::error::Error for Error {}
 
 impl From<Errno> for Error {
     fn from(e: Errno) -> Self {
-        Error {
-            kind: Kind::System,
-            chain: vec![errno_text(e)],
-            errno: Some(e),
-        }
+        Error { kind: Kind::System, chain: vec![errno_text(e)], errno: Some(e) }
     }
 }
 
@@ -146,11 +126,7 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         match e.raw_os_error() {
             Some(n) => Errno::from_raw(n).into(),
-            None => Error {
-                kind: Kind::System,
-                chain: vec![e.to_string()],
-                errno: None,
-            },
+            None => Error { kind: Kind::System, chain: vec![e.to_string()], errno: None },
         }
     }
 }
@@ -162,10 +138,7 @@ mod tests {
     #[test]
     fn chain_reads_outermost_first() {
         let e = Error::sys(Errno::EPERM, "mounting proc at /proc").context("creating container c1");
-        assert_eq!(
-            e.to_string(),
-            "creating container c1: mounting proc at /proc: EPERM: Operation not permitted"
-        );
+        assert_eq!(e.to_string(), "creating container c1: mounting proc at /proc: EPERM: Operation not permitted");
         assert_eq!(e.kind(), Kind::System);
         assert_eq!(e.errno(), Some(Errno::EPERM));
     }
