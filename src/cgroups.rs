@@ -83,9 +83,9 @@ impl CgroupConfig {
     /// - systemd driver: `slice:prefix:name`, default `system.slice:husk:<id>`.
     pub fn resolve(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<Self> {
         let raw = match cgroups_path {
-            Some(p) => p.to_str().ok_or_else(|| {
-                Error::invalid_spec(format!("linux.cgroupsPath: {p:?} is not valid UTF-8"))
-            })?,
+            Some(p) => {
+                p.to_str().ok_or_else(|| Error::invalid_spec(format!("linux.cgroupsPath: {p:?} is not valid UTF-8")))?
+            }
             None => "",
         };
         if systemd {
@@ -96,22 +96,15 @@ impl CgroupConfig {
             p => p,
         };
         if inner.is_empty() {
-            return Err(Error::invalid_arg(
-                "resolving cgroup path: empty container id",
-            ));
+            return Err(Error::invalid_arg("resolving cgroup path: empty container id"));
         }
         if inner.starts_with('/') {
-            return Ok(CgroupConfig {
-                path: inner,
-                systemd: false,
-                per_hierarchy: BTreeMap::new(),
-            });
+            return Ok(CgroupConfig { path: inner, systemd: false, per_hierarchy: BTreeMap::new() });
         }
         let own = fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| Error::io(e, "reading /proc/self/cgroup"))
             .with_context(|| format!("resolving relative cgroup path {inner}"))?;
-        resolve_relative(&inner, &own)
-            .with_context(|| format!("resolving relative cgroup path {inner}"))
+        resolve_relative(&inner, &own).with_context(|| format!("resolving relative cgroup path {inner}"))
     }
 }
 
@@ -127,11 +120,7 @@ fn resolve_systemd(raw: &str, id: &str) -> Result<CgroupConfig> {
         }
         raw.to_string()
     };
-    Ok(CgroupConfig {
-        path,
-        systemd: true,
-        per_hierarchy: BTreeMap::new(),
-    })
+    Ok(CgroupConfig { path, systemd: true, per_hierarchy: BTreeMap::new() })
 }
 
 /// One line of /proc/self/cgroup: the hierarchy key (sorted controllers) and the path.
@@ -142,10 +131,7 @@ fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
             let _id = it.next()?;
             let ctrls = it.next()?;
             let path = it.next()?;
-            Some((
-                hierarchy_key(ctrls.split(',').filter(|c| !c.is_empty())),
-                path.to_string(),
-            ))
+            Some((hierarchy_key(ctrls.split(',').filter(|c| !c.is_empty())), path.to_string()))
         })
         .collect()
 }
@@ -161,27 +147,18 @@ fn hierarchy_key<'a>(ctrls: impl Iterator<Item = &'a str>) -> String {
 fn resolve_relative(inner: &str, proc_self_cgroup: &str) -> Result<CgroupConfig> {
     let entries = parse_proc_cgroup(proc_self_cgroup);
     if entries.is_empty() {
-        return Err(Error::new(
-            Kind::System,
-            "parsing /proc/self/cgroup: no cgroup listed",
-        ));
+        return Err(Error::new(Kind::System, "parsing /proc/self/cgroup: no cgroup listed"));
     }
     // Pure v2: one "0::/path" line. runc (fs2 defaultDirPath) nests under the parent of the
     // caller's cgroup.
     if entries.len() == 1 && entries[0].0.is_empty() {
         let own = Path::new(&entries[0].1).parent().unwrap_or(Path::new("/"));
         let path = clean_path(&format!("{}/{inner}", own.display()));
-        return Ok(CgroupConfig {
-            path,
-            systemd: false,
-            per_hierarchy: BTreeMap::new(),
-        });
+        return Ok(CgroupConfig { path, systemd: false, per_hierarchy: BTreeMap::new() });
     }
     // v1 / hybrid: per hierarchy, under the caller's own cgroup there (runc fs subsysPath).
-    let resolved: Vec<(String, String)> = entries
-        .into_iter()
-        .map(|(k, own)| (k, clean_path(&format!("{own}/{inner}"))))
-        .collect();
+    let resolved: Vec<(String, String)> =
+        entries.into_iter().map(|(k, own)| (k, clean_path(&format!("{own}/{inner}")))).collect();
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, p) in &resolved {
         *count.entry(p).or_default() += 1;
@@ -194,16 +171,8 @@ fn resolve_relative(inner: &str, proc_self_cgroup: &str) -> Result<CgroupConfig>
         }
     }
     let path = best.map(|(p, _)| p.to_string()).unwrap_or_default();
-    let per_hierarchy = resolved
-        .iter()
-        .filter(|(_, p)| *p != path)
-        .cloned()
-        .collect();
-    Ok(CgroupConfig {
-        path,
-        systemd: false,
-        per_hierarchy,
-    })
+    let per_hierarchy = resolved.iter().filter(|(_, p)| *p != path).cloned().collect();
+    Ok(CgroupConfig { path, systemd: false, per_hierarchy })
 }
 
 /// runc's `CleanPath`: lexical cleaning; a relative path cannot climb above its start.
@@ -303,10 +272,7 @@ fn unescape_mount(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -395,10 +361,7 @@ impl std::fmt::Debug for Cgroup {
             Backend::V2(_) => "v2",
             Backend::Systemd(_) => "systemd",
         };
-        f.debug_struct("Cgroup")
-            .field("cfg", &self.cfg)
-            .field("backend", &kind)
-            .finish()
+        f.debug_struct("Cgroup").field("cfg", &self.cfg).field("backend", &kind).finish()
     }
 }
 
@@ -413,21 +376,14 @@ impl Cgroup {
             let lib = libcgroups::v2::manager::Manager::new(root.clone(), PathBuf::from(&cfg.path))
                 .map_err(lib_err)
                 .with_context(|| format!("opening cgroup {}", cfg.path))?;
-            Backend::V2(V2 {
-                dir: under(&root, &cfg.path),
-                root,
-                lib,
-            })
+            Backend::V2(V2 { dir: under(&root, &cfg.path), root, lib })
         } else {
             let text = fs::read_to_string("/proc/self/mountinfo")
                 .map_err(|e| Error::io(e, "reading /proc/self/mountinfo"))
                 .with_context(|| format!("opening cgroup {}", cfg.path))?;
             Backend::V1(V1::new(cfg, parse_mountinfo(&text)))
         };
-        Ok(Cgroup {
-            cfg: cfg.clone(),
-            backend,
-        })
+        Ok(Cgroup { cfg: cfg.clone(), backend })
     }
 
     /// A v2 manager whose hierarchy root is `root` (tests run it inside this hybrid host's
@@ -435,17 +391,9 @@ impl Cgroup {
     #[cfg(test)]
     fn open_v2_at(root: &Path, cfg: &CgroupConfig) -> Result<Self> {
         let lib =
-            libcgroups::v2::manager::Manager::new(root.to_path_buf(), PathBuf::from(&cfg.path))
-                .map_err(lib_err)?;
-        let backend = Backend::V2(V2 {
-            dir: under(root, &cfg.path),
-            root: root.to_path_buf(),
-            lib,
-        });
-        Ok(Cgroup {
-            cfg: cfg.clone(),
-            backend,
-        })
+            libcgroups::v2::manager::Manager::new(root.to_path_buf(), PathBuf::from(&cfg.path)).map_err(lib_err)?;
+        let backend = Backend::V2(V2 { dir: under(root, &cfg.path), root: root.to_path_buf(), lib });
+        Ok(Cgroup { cfg: cfg.clone(), backend })
     }
 
     pub fn config(&self) -> &CgroupConfig {
@@ -506,12 +454,7 @@ impl Cgroup {
     /// listed pid with the cgroup frozen meanwhile (as runc does), so that forks cannot escape;
     /// a paused container stays paused (except for SIGKILL, which needs a thaw to take effect).
     pub fn kill_all(&self, sig: Signal) -> Result<()> {
-        self.kill_all_inner(sig).with_context(|| {
-            format!(
-                "signalling processes of cgroup {} with {sig}",
-                self.cfg.path
-            )
-        })
+        self.kill_all_inner(sig).with_context(|| format!("signalling processes of cgroup {} with {sig}", self.cfg.path))
     }
 
     fn kill_all_inner(&self, sig: Signal) -> Result<()> {
@@ -552,24 +495,19 @@ impl Cgroup {
 
     /// Freeze every process, returning once the freezer reports FROZEN.
     pub fn freeze(&self) -> Result<()> {
-        self.set_freezer(FreezerState::Frozen)
-            .with_context(|| format!("freezing cgroup {}", self.cfg.path))
+        self.set_freezer(FreezerState::Frozen).with_context(|| format!("freezing cgroup {}", self.cfg.path))
     }
 
     /// Thaw, returning once the freezer reports THAWED.
     pub fn thaw(&self) -> Result<()> {
-        self.set_freezer(FreezerState::Thawed)
-            .with_context(|| format!("thawing cgroup {}", self.cfg.path))
+        self.set_freezer(FreezerState::Thawed).with_context(|| format!("thawing cgroup {}", self.cfg.path))
     }
 
     fn set_freezer(&self, state: FreezerState) -> Result<()> {
         match &self.backend {
             Backend::V1(v1) => {
                 let Some(dir) = v1.freezer() else {
-                    return Err(Error::new(
-                        Kind::System,
-                        "the freezer cgroup controller is not mounted",
-                    ));
+                    return Err(Error::new(Kind::System, "the freezer cgroup controller is not mounted"));
                 };
                 let h = v1.hierarchy("freezer").expect("checked by freezer()");
                 if h.rel != self.cfg.path {
@@ -603,10 +541,7 @@ impl Cgroup {
                 None => Ok(false),
             },
             Backend::V2(v2) => v2_frozen(&v2.dir),
-            Backend::Systemd(_) => v2_frozen(&under(
-                Path::new(CGROUP_ROOT),
-                &systemd_cgroup_path(&self.cfg.path)?,
-            )),
+            Backend::Systemd(_) => v2_frozen(&under(Path::new(CGROUP_ROOT), &systemd_cgroup_path(&self.cfg.path)?)),
         };
         r.with_context(|| format!("reading the freezer state of cgroup {}", self.cfg.path))
     }
@@ -621,19 +556,13 @@ impl Cgroup {
                 None => return Ok(0),
             },
             Backend::V2(v2) => v2.dir.join("memory.events"),
-            Backend::Systemd(_) => under(
-                Path::new(CGROUP_ROOT),
-                &systemd_cgroup_path(&self.cfg.path)?,
-            )
-            .join("memory.events"),
+            Backend::Systemd(_) => {
+                under(Path::new(CGROUP_ROOT), &systemd_cgroup_path(&self.cfg.path)?).join("memory.events")
+            }
         };
         let text = match fs::read_to_string(&file) {
             Ok(t) => t,
-            Err(e)
-                if e.kind() == ErrorKind::NotFound && !matches!(self.backend, Backend::V1(_)) =>
-            {
-                return Ok(0)
-            }
+            Err(e) if e.kind() == ErrorKind::NotFound && !matches!(self.backend, Backend::V1(_)) => return Ok(0),
             Err(e) => {
                 return Err(Error::io(e, format!("reading {}", file.display())))
                     .with_context(|| format!("reading OOM kills of cgroup {}", self.cfg.path))
@@ -646,19 +575,12 @@ impl Cgroup {
     /// If processes remain, they are SIGKILLed and removal retried for up to 2 s.
     pub fn destroy(&self) -> Result<()> {
         let dirs: Vec<PathBuf> = match &self.backend {
-            Backend::V1(v1) => v1
-                .hierarchies
-                .iter()
-                .map(|h| h.dir.clone())
-                .chain(v1.unified.iter().map(|(_, d)| d.clone()))
-                .collect(),
+            Backend::V1(v1) => {
+                v1.hierarchies.iter().map(|h| h.dir.clone()).chain(v1.unified.iter().map(|(_, d)| d.clone())).collect()
+            }
             Backend::V2(v2) => vec![v2.dir.clone()],
             Backend::Systemd(s) => {
-                return s
-                    .lib
-                    .remove()
-                    .map_err(lib_err)
-                    .with_context(|| format!("removing cgroup {}", self.cfg.path));
+                return s.lib.remove().map_err(lib_err).with_context(|| format!("removing cgroup {}", self.cfg.path));
             }
         };
         let deadline = Instant::now() + DESTROY_TIMEOUT;
@@ -682,11 +604,7 @@ impl Cgroup {
                     }
                     Err(e) => {
                         let left = all_pids(dir).unwrap_or_default();
-                        let e = if left.is_empty() {
-                            e
-                        } else {
-                            e.context(format!("processes {left:?} remain"))
-                        };
+                        let e = if left.is_empty() { e } else { e.context(format!("processes {left:?} remain")) };
                         return Err(e.context(format!("removing cgroup {}", self.cfg.path)));
                     }
                 }
@@ -707,6 +625,17 @@ impl Cgroup {
     }
 }
 
+/// Whether the container's cgroup is frozen (paused), for `state`: cheap, and false when it
+/// cannot tell (cgroup gone, no freezer). No D-Bus round trip with the systemd driver.
+pub fn is_frozen(cfg: &CgroupConfig) -> bool {
+    if cfg.systemd {
+        return systemd_cgroup_path(&cfg.path)
+            .and_then(|p| v2_frozen(&under(Path::new(CGROUP_ROOT), &p)))
+            .unwrap_or(false);
+    }
+    Cgroup::open(cfg).and_then(|c| c.is_frozen()).unwrap_or(false)
+}
+
 // ---------------------------------------------------------------------------------------------
 // v1 / hybrid
 
@@ -718,13 +647,7 @@ impl V1 {
             .map(|(key, controllers, mount)| {
                 let rel = cfg.per_hierarchy.get(&key).unwrap_or(&cfg.path).clone();
                 let dir = under(&mount, &rel);
-                Hierarchy {
-                    key,
-                    controllers,
-                    mount,
-                    rel,
-                    dir,
-                }
+                Hierarchy { key, controllers, mount, rel, dir }
             })
             .collect();
         let unified = mounts.unified.map(|m| {
@@ -732,11 +655,7 @@ impl V1 {
             let dir = under(&m, rel);
             (m, dir)
         });
-        V1 {
-            hierarchies,
-            unified,
-            lib: OnceLock::new(),
-        }
+        V1 { hierarchies, unified, lib: OnceLock::new() }
     }
 
     fn hierarchy(&self, ctrl: &str) -> Option<&Hierarchy> {
@@ -760,12 +679,10 @@ impl V1 {
 
     fn create(&self, cfg: &CgroupConfig, resources: Option<&LinuxResources>) -> Result<()> {
         let mut created = Vec::new();
-        let r = self
-            .create_dirs(&mut created)
-            .and_then(|()| match resources {
-                Some(r) => self.apply(cfg, r),
-                None => Ok(()),
-            });
+        let r = self.create_dirs(&mut created).and_then(|()| match resources {
+            Some(r) => self.apply(cfg, r),
+            None => Ok(()),
+        });
         if r.is_err() {
             for d in created.iter().rev() {
                 let _ = fs::remove_dir(d);
@@ -776,12 +693,9 @@ impl V1 {
 
     fn create_dirs(&self, created: &mut Vec<PathBuf>) -> Result<()> {
         for h in &self.hierarchies {
-            if mkdir_leaf(&h.dir).map_err(|e| {
-                Error::io(
-                    e,
-                    format!("creating cgroup {} in the {} hierarchy", h.rel, h.key),
-                )
-            })? {
+            if mkdir_leaf(&h.dir)
+                .map_err(|e| Error::io(e, format!("creating cgroup {} in the {} hierarchy", h.rel, h.key)))?
+            {
                 created.push(h.dir.clone());
             }
             if h.has("cpuset") {
@@ -827,11 +741,7 @@ impl V1 {
     }
 
     fn apply(&self, cfg: &CgroupConfig, res: &LinuxResources) -> Result<()> {
-        let plan = plan_v1(
-            res,
-            &|c| self.hierarchy(c).is_some(),
-            self.unified.is_some(),
-        )?;
+        let plan = plan_v1(res, &|c| self.hierarchy(c).is_some(), self.unified.is_some())?;
         if plan.lib_resources.is_none() && plan.extra.is_empty() && plan.hugetlb_v2.is_empty() {
             return Ok(());
         }
@@ -864,17 +774,11 @@ impl V1 {
             }
             let opt = ControllerOpt {
                 resources: r,
-                disable_oom_killer: r
-                    .memory()
-                    .and_then(|m| m.disable_oom_killer())
-                    .unwrap_or(false),
+                disable_oom_killer: r.memory().and_then(|m| m.disable_oom_killer()).unwrap_or(false),
                 oom_score_adj: None,
                 freezer_state: None,
             };
-            self.lib(cfg)?
-                .apply(&opt)
-                .map_err(lib_err)
-                .context("applying resources")?;
+            self.lib(cfg)?.apply(&opt).map_err(lib_err).context("applying resources")?;
         }
         for (ctrl, file, value) in &plan.extra {
             let h = self.hierarchy(ctrl).expect("checked by plan_v1");
@@ -937,10 +841,7 @@ struct V1Plan {
 }
 
 fn missing(ctrl: &str, what: &str) -> Error {
-    Error::new(
-        Kind::System,
-        format!("setting {what}: the {ctrl} cgroup controller is not mounted on this host"),
-    )
+    Error::new(Kind::System, format!("setting {what}: the {ctrl} cgroup controller is not mounted on this host"))
 }
 
 /// Map linux.resources onto v1 controllers: which are needed, what libcgroups gets, what we write
@@ -1006,8 +907,7 @@ fn plan_v1(res: &LinuxResources, has: &dyn Fn(&str) -> bool, hybrid: bool) -> Re
         }
         if let (Some(b), false) = (c.burst(), cpu_set) {
             // libcgroups writes burst only together with another cpu field.
-            plan.extra
-                .push(("cpu", "cpu.cfs_burst_us".into(), b.to_string()));
+            plan.extra.push(("cpu", "cpu.cfs_burst_us".into(), b.to_string()));
         }
         if c.cpus().is_some() || c.mems().is_some() {
             need("cpuset", "cpuset cpus/mems", &mut plan)?;
@@ -1038,16 +938,11 @@ fn plan_v1(res: &LinuxResources, has: &dyn Fn(&str) -> bool, hybrid: bool) -> Re
         plan.blkio_weight = weighted;
         // libcgroups ignores leafWeight and weightDevice on v1: write them as runc does.
         if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
-            plan.extra
-                .push(("blkio", "blkio.leaf_weight".into(), w.to_string()));
+            plan.extra.push(("blkio", "blkio.leaf_weight".into(), w.to_string()));
         }
         for wd in b.weight_device().clone().unwrap_or_default() {
             if let Some(w) = wd.weight() {
-                plan.extra.push((
-                    "blkio",
-                    "blkio.weight_device".into(),
-                    format!("{}:{} {w}", wd.major(), wd.minor()),
-                ));
+                plan.extra.push(("blkio", "blkio.weight_device".into(), format!("{}:{} {w}", wd.major(), wd.minor())));
             }
             if let Some(w) = wd.leaf_weight() {
                 plan.extra.push((
@@ -1133,8 +1028,7 @@ fn nonempty<T>(v: &Option<Vec<T>>) -> bool {
 fn validate_page_size(ps: &str) -> Result<()> {
     let digits: String = ps.chars().take_while(|c| c.is_ascii_digit()).collect();
     let unit = &ps[digits.len()..];
-    let ok = digits.parse::<u64>().is_ok_and(|n| n.is_power_of_two())
-        && matches!(unit, "KB" | "MB" | "GB");
+    let ok = digits.parse::<u64>().is_ok_and(|n| n.is_power_of_two()) && matches!(unit, "KB" | "MB" | "GB");
     if ok {
         Ok(())
     } else {
@@ -1176,11 +1070,7 @@ fn apply_hugetlb_unified(mount: &Path, dir: &Path, limits: &[(String, i64)]) -> 
         }
     }
     for (size, limit) in limits {
-        let v = if *limit < 0 {
-            "max".to_string()
-        } else {
-            limit.to_string()
-        };
+        let v = if *limit < 0 { "max".to_string() } else { limit.to_string() };
         write_file(&dir.join(format!("hugetlb.{size}.max")), &v)?;
         let rsvd = dir.join(format!("hugetlb.{size}.rsvd.max"));
         if rsvd.exists() {
@@ -1201,15 +1091,9 @@ fn hugetlb_stats_v2(dir: &Path) -> Value {
         };
         let failcnt = read_trimmed(&dir.join(format!("hugetlb.{size}.events")))
             .ok()
-            .and_then(|s| {
-                s.strip_prefix("max ")
-                    .and_then(|n| n.trim().parse::<u64>().ok())
-            })
+            .and_then(|s| s.strip_prefix("max ").and_then(|n| n.trim().parse::<u64>().ok()))
             .unwrap_or(0);
-        out.insert(
-            size,
-            json!({"usage": usage.parse::<u64>().unwrap_or(0), "max": 0, "failcnt": failcnt}),
-        );
+        out.insert(size, json!({"usage": usage.parse::<u64>().unwrap_or(0), "max": 0, "failcnt": failcnt}));
     }
     Value::Object(out)
 }
@@ -1235,10 +1119,7 @@ fn wait_v1_thawed(dir: &Path) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(Error::new(
-                Kind::System,
-                format!("waiting for THAWED: freezer.state is still {s}"),
-            ));
+            return Err(Error::new(Kind::System, format!("waiting for THAWED: freezer.state is still {s}")));
         }
         sleep(Duration::from_millis(1));
     }
@@ -1297,12 +1178,7 @@ fn create_v2_dirs(root: &Path, dir: &Path) -> Result<bool> {
         match fs::create_dir(&cur) {
             Ok(()) => created = true,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => created = false,
-            Err(e) => {
-                return Err(Error::io(
-                    e,
-                    format!("creating cgroup directory {}", cur.display()),
-                ))
-            }
+            Err(e) => return Err(Error::io(e, format!("creating cgroup directory {}", cur.display()))),
         }
     }
     Ok(created)
@@ -1330,16 +1206,11 @@ fn mkdir_leaf(dir: &Path) -> std::io::Result<bool> {
 fn apply_lib_v2(lib: &libcgroups::v2::manager::Manager, res: &LinuxResources) -> Result<()> {
     let opt = ControllerOpt {
         resources: res,
-        disable_oom_killer: res
-            .memory()
-            .and_then(|m| m.disable_oom_killer())
-            .unwrap_or(false),
+        disable_oom_killer: res.memory().and_then(|m| m.disable_oom_killer()).unwrap_or(false),
         oom_score_adj: None,
         freezer_state: None,
     };
-    lib.apply(&opt)
-        .map_err(lib_err)
-        .context("applying resources")
+    lib.apply(&opt).map_err(lib_err).context("applying resources")
 }
 
 fn apply_lib(lib: &AnyCgroupManager, res: &LinuxResources) -> Result<()> {
@@ -1348,16 +1219,11 @@ fn apply_lib(lib: &AnyCgroupManager, res: &LinuxResources) -> Result<()> {
     }
     let opt = ControllerOpt {
         resources: res,
-        disable_oom_killer: res
-            .memory()
-            .and_then(|m| m.disable_oom_killer())
-            .unwrap_or(false),
+        disable_oom_killer: res.memory().and_then(|m| m.disable_oom_killer()).unwrap_or(false),
         oom_score_adj: None,
         freezer_state: None,
     };
-    lib.apply(&opt)
-        .map_err(lib_err)
-        .context("applying resources")
+    lib.apply(&opt).map_err(lib_err).context("applying resources")
 }
 
 fn resources_empty(r: &LinuxResources) -> bool {
@@ -1404,19 +1270,12 @@ impl Systemd {
         })
         .map_err(lib_err)
         .with_context(|| format!("connecting to systemd for cgroup {}", cfg.path))?;
-        Ok(Systemd {
-            lib,
-            pending: Mutex::new(None),
-        })
+        Ok(Systemd { lib, pending: Mutex::new(None) })
     }
 
     fn add_task(&self, pid: Pid) -> Result<()> {
         self.lib.add_task(pid).map_err(lib_err)?;
-        let pending = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
         match pending {
             Some(r) => apply_lib(&self.lib, &r),
             None => Ok(()),
@@ -1429,15 +1288,9 @@ impl Systemd {
 fn systemd_cgroup_path(path: &str) -> Result<String> {
     let parts: Vec<&str> = path.split(':').collect();
     let [slice, prefix, name] = parts[..] else {
-        return Err(Error::invalid_spec(format!(
-            "expected \"slice:prefix:name\", got {path:?}"
-        )));
+        return Err(Error::invalid_spec(format!("expected \"slice:prefix:name\", got {path:?}")));
     };
-    let slice = if slice.is_empty() {
-        "system.slice"
-    } else {
-        slice
-    };
+    let slice = if slice.is_empty() { "system.slice" } else { slice };
     let mut out = String::new();
     if slice != "-.slice" {
         let stem = slice.strip_suffix(".slice").unwrap_or(slice);
@@ -1470,8 +1323,7 @@ fn write_file(path: &Path, data: &str) -> Result<()> {
         .write(true)
         .open(path)
         .map_err(|e| Error::io(e, format!("opening {}", path.display())))?;
-    f.write_all(data.as_bytes())
-        .map_err(|e| Error::io(e, format!("writing {data:?} to {}", path.display())))
+    f.write_all(data.as_bytes()).map_err(|e| Error::io(e, format!("writing {data:?} to {}", path.display())))
 }
 
 fn read_trimmed(path: &Path) -> Result<String> {
@@ -1498,11 +1350,7 @@ fn all_pids(dir: &Path) -> Result<Vec<Pid>> {
 fn collect_pids(dir: &Path, out: &mut Vec<Pid>) -> Result<()> {
     let procs = dir.join(CGROUP_PROCS);
     match fs::read_to_string(&procs) {
-        Ok(s) => out.extend(
-            s.lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .map(Pid::from_raw),
-        ),
+        Ok(s) => out.extend(s.lines().filter_map(|l| l.trim().parse().ok()).map(Pid::from_raw)),
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io(e, format!("reading {}", procs.display()))),
     }
@@ -1566,23 +1414,12 @@ fn stats_to_runc(s: &Stats) -> Value {
             })
             .collect()
     };
-    let raw: serde_json::Map<String, Value> = s
-        .memory
-        .stats
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect::<BTreeMap<_, _>>()
-        .into_iter()
-        .collect();
+    let raw: serde_json::Map<String, Value> =
+        s.memory.stats.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<BTreeMap<_, _>>().into_iter().collect();
     let hugetlb: serde_json::Map<String, Value> = s
         .hugetlb
         .iter()
-        .map(|(k, h)| {
-            (
-                k.clone(),
-                json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.fail_count}),
-            )
-        })
+        .map(|(k, h)| (k.clone(), json!({"usage": h.usage, "max": h.max_usage, "failcnt": h.fail_count})))
         .collect::<HashMap<_, _>>()
         .into_iter()
         .collect();
@@ -1630,9 +1467,8 @@ fn stats_to_runc(s: &Stats) -> Value {
 mod tests {
     use super::*;
     use oci_spec::runtime::{
-        LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType,
-        LinuxHugepageLimitBuilder, LinuxMemoryBuilder, LinuxNetworkBuilder, LinuxPidsBuilder,
-        LinuxResourcesBuilder,
+        LinuxBlockIoBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxHugepageLimitBuilder,
+        LinuxMemoryBuilder, LinuxNetworkBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
     };
 
     const HYBRID_SELF: &str = "9:name=systemd:/\n8:pids:/\n7:blkio:/\n6:freezer:/\n5:devices:/\n\
@@ -1650,14 +1486,7 @@ mod tests {
     #[test]
     fn absolute_path_is_used_as_is() {
         let c = CgroupConfig::resolve(Some(Path::new("/a/../b/c")), "id", false).unwrap();
-        assert_eq!(
-            c,
-            CgroupConfig {
-                path: "/b/c".into(),
-                systemd: false,
-                per_hierarchy: BTreeMap::new()
-            }
-        );
+        assert_eq!(c, CgroupConfig { path: "/b/c".into(), systemd: false, per_hierarchy: BTreeMap::new() });
     }
 
     #[test]
@@ -1665,8 +1494,7 @@ mod tests {
         let c = resolve_relative("c1", HYBRID_SELF).unwrap();
         assert_eq!(c.path, "/c1");
         assert!(!c.systemd);
-        let want: BTreeMap<String, String> =
-            [("memory".to_string(), "/process_api/211896d7/c1".to_string())].into();
+        let want: BTreeMap<String, String> = [("memory".to_string(), "/process_api/211896d7/c1".to_string())].into();
         assert_eq!(c.per_hierarchy, want);
         // Everything at the root: no per-hierarchy entry.
         let c = resolve_relative("x/y", "2:cpu,cpuacct:/\n1:memory:/\n0::/\n").unwrap();
@@ -1675,10 +1503,7 @@ mod tests {
         // Co-mounted controllers are keyed sorted.
         let c = resolve_relative("x", "2:cpuacct,cpu:/a\n1:memory:/\n0::/\n").unwrap();
         assert_eq!(c.path, "/x");
-        assert_eq!(
-            c.per_hierarchy.get("cpu,cpuacct").map(String::as_str),
-            Some("/a/x")
-        );
+        assert_eq!(c.per_hierarchy.get("cpu,cpuacct").map(String::as_str), Some("/a/x"));
     }
 
     #[test]
@@ -1694,20 +1519,13 @@ mod tests {
         let c = CgroupConfig::resolve(None, "abc", true).unwrap();
         assert_eq!(c.path, "system.slice:husk:abc");
         assert!(c.systemd);
-        let c =
-            CgroupConfig::resolve(Some(Path::new("machine.slice:podman:x")), "abc", true).unwrap();
+        let c = CgroupConfig::resolve(Some(Path::new("machine.slice:podman:x")), "abc", true).unwrap();
         assert_eq!(c.path, "machine.slice:podman:x");
         let e = CgroupConfig::resolve(Some(Path::new("/a/b")), "abc", true).unwrap_err();
         assert_eq!(e.kind(), Kind::InvalidSpec);
         assert!(e.to_string().contains("slice:prefix:name"), "{e}");
-        assert_eq!(
-            systemd_cgroup_path("system.slice:husk:abc").unwrap(),
-            "/system.slice/husk-abc.scope"
-        );
-        assert_eq!(
-            systemd_cgroup_path("a-b.slice:p:n").unwrap(),
-            "/a.slice/a-b.slice/p-n.scope"
-        );
+        assert_eq!(systemd_cgroup_path("system.slice:husk:abc").unwrap(), "/system.slice/husk-abc.scope");
+        assert_eq!(systemd_cgroup_path("a-b.slice:p:n").unwrap(), "/a.slice/a-b.slice/p-n.scope");
     }
 
     #[test]
@@ -1717,9 +1535,7 @@ mod tests {
         assert_eq!(serde_json::from_str::<CgroupConfig>(&s).unwrap(), c);
         let plain: CgroupConfig = serde_json::from_str(r#"{"path":"/a","systemd":false}"#).unwrap();
         assert!(plain.per_hierarchy.is_empty());
-        assert!(!serde_json::to_string(&plain)
-            .unwrap()
-            .contains("per_hierarchy"));
+        assert!(!serde_json::to_string(&plain).unwrap().contains("per_hierarchy"));
     }
 
     #[test]
@@ -1750,11 +1566,7 @@ mod tests {
         );
         let cfg = resolve_relative("c1", "3:cpu,cpuacct:/\n2:memory:/agent/x\n0::/\n").unwrap();
         let v1 = V1::new(&cfg, mounts);
-        let dirs: Vec<(&str, &Path)> = v1
-            .hierarchies
-            .iter()
-            .map(|h| (h.key.as_str(), h.dir.as_path()))
-            .collect();
+        let dirs: Vec<(&str, &Path)> = v1.hierarchies.iter().map(|h| (h.key.as_str(), h.dir.as_path())).collect();
         assert_eq!(
             dirs,
             [
@@ -1762,20 +1574,14 @@ mod tests {
                 ("cpu,cpuacct", Path::new("/sys/fs/cgroup/cpu,cpuacct/c1")),
             ]
         );
-        assert_eq!(
-            v1.unified.as_ref().unwrap().1,
-            Path::new("/sys/fs/cgroup/unified/c1")
-        );
+        assert_eq!(v1.unified.as_ref().unwrap().1, Path::new("/sys/fs/cgroup/unified/c1"));
         assert_eq!(v1.freezer(), None);
         assert!(v1.hierarchy("cpuacct").is_some());
     }
 
     /// This host: v1 controllers except hugetlb/net_cls/net_prio/rdma, plus a cgroup2 hierarchy.
     fn host_has(c: &str) -> bool {
-        [
-            "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-        ]
-        .contains(&c)
+        ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids"].contains(&c)
     }
 
     #[test]
@@ -1798,31 +1604,15 @@ mod tests {
     #[test]
     fn resources_map_to_controllers() {
         let r = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(1 << 26)
-                    .kernel(1 << 20)
-                    .build()
-                    .unwrap(),
-            )
-            .cpu(
-                LinuxCpuBuilder::default()
-                    .shares(512u64)
-                    .cpus("0")
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(1 << 26).kernel(1 << 20).build().unwrap())
+            .cpu(LinuxCpuBuilder::default().shares(512u64).cpus("0").build().unwrap())
             .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
             .build()
             .unwrap();
         let p = plan_v1(&r, &host_has, true).unwrap();
         assert_eq!(p.controllers, ["memory", "cpu", "cpuset", "pids"]);
         let lib = p.lib_resources.unwrap();
-        assert_eq!(
-            lib.memory().unwrap().kernel(),
-            None,
-            "kernel memory is dropped"
-        );
+        assert_eq!(lib.memory().unwrap().kernel(), None, "kernel memory is dropped");
         assert_eq!(lib.memory().unwrap().limit(), Some(1 << 26));
 
         // cpu burst alone: written by us, not handed to libcgroups (which would skip it).
@@ -1832,19 +1622,11 @@ mod tests {
             .unwrap();
         let p = plan_v1(&r, &host_has, true).unwrap();
         assert!(p.lib_resources.is_none());
-        assert_eq!(
-            p.extra,
-            [("cpu", "cpu.cfs_burst_us".to_string(), "1000".to_string())]
-        );
+        assert_eq!(p.extra, [("cpu", "cpu.cfs_burst_us".to_string(), "1000".to_string())]);
 
         // blkio weight: flagged for the weight-file check.
         let r = LinuxResourcesBuilder::default()
-            .block_io(
-                LinuxBlockIoBuilder::default()
-                    .weight(500u16)
-                    .build()
-                    .unwrap(),
-            )
+            .block_io(LinuxBlockIoBuilder::default().weight(500u16).build().unwrap())
             .build()
             .unwrap();
         let p = plan_v1(&r, &host_has, true).unwrap();
@@ -1854,34 +1636,18 @@ mod tests {
 
     #[test]
     fn missing_controllers_are_named() {
-        let hp = LinuxHugepageLimitBuilder::default()
-            .page_size("2MB")
-            .limit(1 << 21)
-            .build()
-            .unwrap();
-        let r = LinuxResourcesBuilder::default()
-            .hugepage_limits(vec![hp])
-            .build()
-            .unwrap();
+        let hp = LinuxHugepageLimitBuilder::default().page_size("2MB").limit(1 << 21).build().unwrap();
+        let r = LinuxResourcesBuilder::default().hugepage_limits(vec![hp]).build().unwrap();
         // Hybrid: hugetlb goes to the cgroup2 hierarchy.
         let p = plan_v1(&r, &host_has, true).unwrap();
         assert_eq!(p.hugetlb_v2, [("2MB".to_string(), 1 << 21)]);
         assert!(p.lib_resources.is_none());
         // Pure v1 without hugetlb: an error naming it.
         let e = plan_v1(&r, &host_has, false).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("hugetlb cgroup controller is not mounted"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("hugetlb cgroup controller is not mounted"), "{e}");
 
         let r = LinuxResourcesBuilder::default()
-            .network(
-                LinuxNetworkBuilder::default()
-                    .class_id(0x100001u32)
-                    .build()
-                    .unwrap(),
-            )
+            .network(LinuxNetworkBuilder::default().class_id(0x100001u32).build().unwrap())
             .build()
             .unwrap();
         let e = plan_v1(&r, &host_has, true).unwrap_err();
@@ -1892,10 +1658,7 @@ mod tests {
             .build()
             .unwrap();
         let e = plan_v1(&r, &|c| c != "pids" && host_has(c), true).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "setting the pids limit: the pids cgroup controller is not mounted on this host"
-        );
+        assert_eq!(e.to_string(), "setting the pids limit: the pids cgroup controller is not mounted on this host");
 
         let r = LinuxResourcesBuilder::default()
             .unified(HashMap::from([("memory.max".to_string(), "1".to_string())]))
@@ -1904,19 +1667,9 @@ mod tests {
         let e = plan_v1(&r, &host_has, true).unwrap_err();
         assert_eq!(e.kind(), Kind::InvalidSpec);
 
-        let bad = LinuxHugepageLimitBuilder::default()
-            .page_size("3MB")
-            .limit(1)
-            .build()
-            .unwrap();
-        let r = LinuxResourcesBuilder::default()
-            .hugepage_limits(vec![bad])
-            .build()
-            .unwrap();
-        assert!(plan_v1(&r, &host_has, true)
-            .unwrap_err()
-            .to_string()
-            .contains("3MB"));
+        let bad = LinuxHugepageLimitBuilder::default().page_size("3MB").limit(1).build().unwrap();
+        let r = LinuxResourcesBuilder::default().hugepage_limits(vec![bad]).build().unwrap();
+        assert!(plan_v1(&r, &host_has, true).unwrap_err().to_string().contains("3MB"));
     }
 
     #[test]
@@ -1965,26 +1718,15 @@ mod tests {
 
     impl Guard {
         fn new(name: &str) -> Guard {
-            let rel = format!(
-                "/husk-test/{name}-{}-{}",
-                std::process::id(),
-                SEQ.fetch_add(1, Ordering::Relaxed)
-            );
+            let rel = format!("/husk-test/{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
             let cfg = CgroupConfig::resolve(Some(Path::new(&rel)), "ignored", false).unwrap();
-            Guard {
-                cg: Cgroup::open(&cfg).unwrap(),
-                rel,
-                children: Vec::new(),
-            }
+            Guard { cg: Cgroup::open(&cfg).unwrap(), rel, children: Vec::new() }
         }
         fn dir(&self, ctrl: &str) -> PathBuf {
             under(&Path::new(CGROUP_ROOT).join(ctrl), &self.rel)
         }
         fn sleeper(&mut self) -> Pid {
-            let c = Command::new("sleep")
-                .arg("1000")
-                .spawn()
-                .expect("spawning sleep");
+            let c = Command::new("sleep").arg("1000").spawn().expect("spawning sleep");
             let pid = Pid::from_raw(c.id() as i32);
             self.children.push(c);
             pid
@@ -1997,13 +1739,11 @@ mod tests {
             self.children.clear();
         }
         fn leftovers(&self) -> Vec<PathBuf> {
-            let mut dirs: Vec<PathBuf> = [
-                "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-                "systemd", "unified",
-            ]
-            .iter()
-            .map(|c| self.dir(c))
-            .collect();
+            let mut dirs: Vec<PathBuf> =
+                ["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd", "unified"]
+                    .iter()
+                    .map(|c| self.dir(c))
+                    .collect();
             dirs.retain(|d| d.exists());
             dirs
         }
@@ -2023,10 +1763,7 @@ mod tests {
     }
 
     fn read(p: PathBuf) -> String {
-        fs::read_to_string(&p)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
-            .trim()
-            .to_string()
+        fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())).trim().to_string()
     }
 
     #[test]
@@ -2059,11 +1796,7 @@ mod tests {
             )
             .pids(LinuxPidsBuilder::default().limit(32).build().unwrap())
             .devices(vec![
-                LinuxDeviceCgroupBuilder::default()
-                    .allow(false)
-                    .access("rwm")
-                    .build()
-                    .unwrap(),
+                LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap(),
                 LinuxDeviceCgroupBuilder::default()
                     .allow(true)
                     .typ(LinuxDeviceType::C)
@@ -2076,23 +1809,11 @@ mod tests {
             .build()
             .unwrap();
         g.cg.create(Some(&r)).unwrap();
-        assert_eq!(
-            read(g.dir("memory").join("memory.limit_in_bytes")),
-            (64u64 << 20).to_string()
-        );
-        assert_eq!(
-            read(g.dir("memory").join("memory.soft_limit_in_bytes")),
-            (32u64 << 20).to_string()
-        );
+        assert_eq!(read(g.dir("memory").join("memory.limit_in_bytes")), (64u64 << 20).to_string());
+        assert_eq!(read(g.dir("memory").join("memory.soft_limit_in_bytes")), (32u64 << 20).to_string());
         assert_eq!(read(g.dir("memory").join("memory.swappiness")), "10");
-        assert_eq!(
-            read(g.dir("memory").join("memory.memsw.limit_in_bytes")),
-            (96u64 << 20).to_string()
-        );
-        assert_eq!(
-            read(g.dir("memory").join("memory.kmem.tcp.limit_in_bytes")),
-            (16u64 << 20).to_string()
-        );
+        assert_eq!(read(g.dir("memory").join("memory.memsw.limit_in_bytes")), (96u64 << 20).to_string());
+        assert_eq!(read(g.dir("memory").join("memory.kmem.tcp.limit_in_bytes")), (16u64 << 20).to_string());
         assert!(read(g.dir("memory").join("memory.oom_control")).contains("oom_kill_disable 1"));
         let devices = read(g.dir("devices").join("devices.list"));
         assert!(devices.lines().any(|l| l == "c 1:3 rwm"), "{devices}");
@@ -2102,9 +1823,7 @@ mod tests {
         assert_eq!(read(g.dir("cpu").join("cpu.cfs_period_us")), "100000");
         assert_eq!(read(g.dir("cpuset").join("cpuset.cpus")), "0");
         assert_eq!(read(g.dir("pids").join("pids.max")), "32");
-        for d in [
-            "systemd", "unified", "freezer", "devices", "blkio", "cpuacct",
-        ] {
+        for d in ["systemd", "unified", "freezer", "devices", "blkio", "cpuacct"] {
             assert!(g.dir(d).is_dir(), "{d} cgroup missing");
         }
 
@@ -2118,26 +1837,19 @@ mod tests {
         g.cg.freeze().unwrap();
         assert_eq!(read(g.dir("freezer").join("freezer.state")), "FROZEN");
         assert!(g.cg.is_frozen().unwrap());
+        assert!(is_frozen(g.cg.config()));
         g.cg.thaw().unwrap();
         assert_eq!(read(g.dir("freezer").join("freezer.state")), "THAWED");
         assert!(!g.cg.is_frozen().unwrap());
+        assert!(!is_frozen(g.cg.config()));
 
         let up = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(128 << 20)
-                    .swap(256 << 20)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(128 << 20).swap(256 << 20).build().unwrap())
             .pids(LinuxPidsBuilder::default().limit(64).build().unwrap())
             .build()
             .unwrap();
         g.cg.update(&up).unwrap();
-        assert_eq!(
-            read(g.dir("memory").join("memory.limit_in_bytes")),
-            (128u64 << 20).to_string()
-        );
+        assert_eq!(read(g.dir("memory").join("memory.limit_in_bytes")), (128u64 << 20).to_string());
         assert_eq!(read(g.dir("pids").join("pids.max")), "64");
 
         let st = g.cg.stats().unwrap();
@@ -2148,10 +1860,7 @@ mod tests {
 
         g.cg.kill_all(Signal::SIGKILL).unwrap();
         let status = g.children[0].wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(libc::SIGKILL)
-        );
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGKILL));
         g.children.clear();
         g.cg.destroy().unwrap();
         assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
@@ -2172,13 +1881,7 @@ mod tests {
         }
         let mut g = Guard::new("oom");
         let r = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(8 << 20)
-                    .swap(8 << 20)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(8 << 20).swap(8 << 20).build().unwrap())
             .build()
             .unwrap();
         g.cg.create(Some(&r)).unwrap();
@@ -2196,10 +1899,7 @@ mod tests {
         { stdin }.write_all(b"go\n").unwrap();
         let st = g.children[0].wait().unwrap();
         g.children.clear();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&st),
-            Some(libc::SIGKILL)
-        );
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(libc::SIGKILL));
         assert_eq!(g.cg.oom_kills().unwrap(), 1);
     }
 
@@ -2217,10 +1917,7 @@ mod tests {
         assert!(g.cg.is_frozen().unwrap());
         g.cg.thaw().unwrap();
         let status = g.children[0].wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(libc::SIGTERM)
-        );
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGTERM));
         g.children.clear();
     }
 
@@ -2238,19 +1935,12 @@ mod tests {
         fs::create_dir(&sub).unwrap();
         let b = g.sleeper();
         write_file(&sub.join(CGROUP_PROCS), &b.to_string()).unwrap();
-        assert_eq!(
-            g.cg.pids().unwrap().len(),
-            1,
-            "devices hierarchy holds only a"
-        );
+        assert_eq!(g.cg.pids().unwrap().len(), 1, "devices hierarchy holds only a");
         g.cg.destroy().unwrap();
         assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
         for c in &mut g.children {
             let st = c.wait().unwrap();
-            assert_eq!(
-                std::os::unix::process::ExitStatusExt::signal(&st),
-                Some(libc::SIGKILL)
-            );
+            assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(libc::SIGKILL));
         }
         g.children.clear();
     }
@@ -2261,51 +1951,23 @@ mod tests {
             return;
         }
         let g = Guard::new("hugetlb");
-        let hp = LinuxHugepageLimitBuilder::default()
-            .page_size("2MB")
-            .limit(1 << 21)
-            .build()
-            .unwrap();
-        let r = LinuxResourcesBuilder::default()
-            .hugepage_limits(vec![hp])
-            .build()
-            .unwrap();
-        let root_has = read(PathBuf::from(
-            "/sys/fs/cgroup/unified/cgroup.subtree_control",
-        ));
+        let hp = LinuxHugepageLimitBuilder::default().page_size("2MB").limit(1 << 21).build().unwrap();
+        let r = LinuxResourcesBuilder::default().hugepage_limits(vec![hp]).build().unwrap();
+        let root_has = read(PathBuf::from("/sys/fs/cgroup/unified/cgroup.subtree_control"));
         match g.cg.create(Some(&r)) {
             Err(e) => {
                 let s = e.to_string();
-                assert!(
-                    s.starts_with(&format!(
-                        "creating cgroup {}: setting hugepage limits",
-                        g.rel
-                    )),
-                    "{s}"
-                );
+                assert!(s.starts_with(&format!("creating cgroup {}: setting hugepage limits", g.rel)), "{s}");
                 assert!(s.contains("hugetlb"), "{s}");
                 assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
             }
-            Ok(()) => assert!(
-                root_has.contains("hugetlb"),
-                "applied without hugetlb delegated"
-            ),
+            Ok(()) => assert!(root_has.contains("hugetlb"), "applied without hugetlb delegated"),
         }
-        assert_eq!(
-            read(PathBuf::from(
-                "/sys/fs/cgroup/unified/cgroup.subtree_control"
-            )),
-            root_has
-        );
+        assert_eq!(read(PathBuf::from("/sys/fs/cgroup/unified/cgroup.subtree_control")), root_has);
 
         let g = Guard::new("blkio");
         let r = LinuxResourcesBuilder::default()
-            .block_io(
-                LinuxBlockIoBuilder::default()
-                    .weight(500u16)
-                    .build()
-                    .unwrap(),
-            )
+            .block_io(LinuxBlockIoBuilder::default().weight(500u16).build().unwrap())
             .build()
             .unwrap();
         // This kernel has BFQ's blkio.bfq.weight (not CFQ's blkio.weight) in non-root cgroups.
@@ -2318,12 +1980,7 @@ mod tests {
         }
         g.cg.destroy().unwrap();
         let r = LinuxResourcesBuilder::default()
-            .block_io(
-                LinuxBlockIoBuilder::default()
-                    .leaf_weight(500u16)
-                    .build()
-                    .unwrap(),
-            )
+            .block_io(LinuxBlockIoBuilder::default().leaf_weight(500u16).build().unwrap())
             .build()
             .unwrap();
         if !g.dir("blkio").join("blkio.leaf_weight").exists() {
@@ -2343,22 +2000,14 @@ mod tests {
         let pid = g.sleeper();
         g.cg.add_task(pid).unwrap();
         let bad = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .swappiness(1000u64)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().swappiness(1000u64).build().unwrap())
             .build()
             .unwrap();
         let e = g.cg.create(Some(&bad)).unwrap_err();
         assert!(e.to_string().contains("swappiness"), "{e}");
         assert!(g.dir("memory").is_dir());
         assert_eq!(g.cg.pids().unwrap(), [pid]);
-        assert!(
-            g.children[0].try_wait().unwrap().is_none(),
-            "the process must survive"
-        );
+        assert!(g.children[0].try_wait().unwrap().is_none(), "the process must survive");
     }
 
     /// The v2 code path, run in this host's cgroup2 hierarchy below a directory of our own (which
@@ -2393,11 +2042,7 @@ mod tests {
             .build()
             .unwrap();
         let e = cg.create(Some(&r)).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("creating cgroup /c: applying resources"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("creating cgroup /c: applying resources"), "{e}");
         assert!(!dir.exists());
 
         cg.create(None).unwrap();
@@ -2413,19 +2058,13 @@ mod tests {
         assert!(!cg.is_frozen().unwrap());
         cg.kill_all(Signal::SIGTERM).unwrap();
         let st = a.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&st),
-            Some(libc::SIGTERM)
-        );
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(libc::SIGTERM));
 
         let mut b = Command::new("sleep").arg("1000").spawn().unwrap();
         cg.add_task(Pid::from_raw(b.id() as i32)).unwrap();
         cg.kill_all(Signal::SIGKILL).unwrap(); // cgroup.kill
         let st = b.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&st),
-            Some(libc::SIGKILL)
-        );
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&st), Some(libc::SIGKILL));
         cg.destroy().unwrap();
         assert!(!dir.exists());
         cg.destroy().unwrap();
@@ -2444,12 +2083,8 @@ mod tests {
             return;
         }
         const N: u32 = 20;
-        let (mut t_open, mut t_create, mut t_add, mut t_destroy) = (
-            Duration::ZERO,
-            Duration::ZERO,
-            Duration::ZERO,
-            Duration::ZERO,
-        );
+        let (mut t_open, mut t_create, mut t_add, mut t_destroy) =
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO);
         for _ in 0..N {
             let t = Instant::now();
             let mut g = Guard::new("time");
@@ -2477,19 +2112,10 @@ mod tests {
 
         // With limits: libcgroups' v1 manager is built (24 procfs parses) and devices programmed.
         let r = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(64 << 20)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(64 << 20).build().unwrap())
             .pids(LinuxPidsBuilder::default().limit(100).build().unwrap())
             .cpu(LinuxCpuBuilder::default().shares(512u64).build().unwrap())
-            .devices(vec![LinuxDeviceCgroupBuilder::default()
-                .allow(false)
-                .access("rwm")
-                .build()
-                .unwrap()])
+            .devices(vec![LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap()])
             .build()
             .unwrap();
         let mut t_limits = Duration::ZERO;
@@ -2499,10 +2125,7 @@ mod tests {
             g.cg.create(Some(&r)).unwrap();
             t_limits += t.elapsed();
         }
-        eprintln!(
-            "memory+pids+cpu+devices config, mean of {N}: create {:?}",
-            t_limits / N
-        );
+        eprintln!("memory+pids+cpu+devices config, mean of {N}: create {:?}", t_limits / N);
         let t = Instant::now();
         for _ in 0..N {
             libcgroups::v1::manager::Manager::new(Path::new("/husk-test/x")).unwrap();
