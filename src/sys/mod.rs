@@ -1,2 +1,4 @@
 //! The only module allowed to use `unsafe`: one safe wrapper per system call that nix lacks
 //! or exposes awkwardly. Each wrapper turns -1 into an error right there.
+
+pub mod seccomp;
