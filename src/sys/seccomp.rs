@@ -64,8 +64,14 @@ pub fn action_available(action: u32) -> bool {
 
 /// Does the kernel know filter flag `flag`? Asks SET_MODE_FILTER with a NULL program: the kernel
 /// checks the flags first (EINVAL if unknown) and only then faults on the NULL pointer (EFAULT),
-/// so nothing is ever installed. The probe libseccomp uses too.
+/// so nothing is ever installed. The probe libseccomp uses too. WAIT_KILLABLE_RECV is only
+/// valid with NEW_LISTENER, so it is probed with it.
 pub fn flag_supported(flag: libc::c_ulong) -> bool {
+    let flag = if flag == libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV {
+        flag | libc::SECCOMP_FILTER_FLAG_NEW_LISTENER
+    } else {
+        flag
+    };
     // SAFETY: a NULL program pointer is never dereferenced by us; the kernel reports EFAULT.
     let rc = unsafe {
         libc::syscall(
@@ -134,4 +140,35 @@ pub fn notif_send(
         return Err(Error::sys(Errno::last(), "answering seccomp notification"));
     }
     Ok(())
+}
+
+/// Raw calls for the seccomp tests: exact arguments, and results untouched by libc caching.
+#[cfg(test)]
+pub mod test_support {
+    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+    /// fork(2). The tests' children only make syscalls and exit.
+    pub fn fork() -> nix::unistd::ForkResult {
+        // SAFETY: the child runs test code that only makes system calls (the allocator is
+        // usable after fork with glibc) and leaves with process::exit.
+        unsafe { nix::unistd::fork() }.expect("fork")
+    }
+
+    /// getcwd(2) into `buf`, with `buf.len()` as the size argument.
+    pub fn getcwd(buf: &mut [u8]) -> libc::c_long {
+        // SAFETY: the kernel writes at most buf.len() bytes into buf.
+        unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) }
+    }
+
+    /// getppid(2), uncached.
+    pub fn getppid() -> libc::c_long {
+        // SAFETY: no arguments.
+        unsafe { libc::syscall(libc::SYS_getppid) }
+    }
+
+    /// Own an fd received with SCM_RIGHTS.
+    pub fn own(fd: RawFd) -> OwnedFd {
+        // SAFETY: the caller just received `fd` and nothing else owns it.
+        unsafe { OwnedFd::from_raw_fd(fd) }
+    }
 }
