@@ -116,6 +116,53 @@ fn abi_of(arch: Arch) -> Result<Option<Abi>> {
     })
 }
 
+/// On x86 (i386) the socket and SysV IPC calls also exist multiplexed through socketcall(2)
+/// and ipc(2), selected by the first argument. libseccomp resolves these names to pseudo
+/// numbers there and turns an unconditional rule into a rule on the multiplexer with
+/// `arg0 == call` as well as on the direct syscall (when the ABI has one: accept, send and recv
+/// have none). Rules with argument conditions only get the direct syscall (the real arguments
+/// sit behind a pointer). Sorted by name.
+const X86_MULTIPLEXED: &[(&str, &str, u64)] = &[
+    ("accept", "socketcall", 5),
+    ("accept4", "socketcall", 18),
+    ("bind", "socketcall", 2),
+    ("connect", "socketcall", 3),
+    ("getpeername", "socketcall", 7),
+    ("getsockname", "socketcall", 6),
+    ("getsockopt", "socketcall", 15),
+    ("listen", "socketcall", 4),
+    ("msgctl", "ipc", 14),
+    ("msgget", "ipc", 13),
+    ("msgrcv", "ipc", 12),
+    ("msgsnd", "ipc", 11),
+    ("recv", "socketcall", 10),
+    ("recvfrom", "socketcall", 12),
+    ("recvmmsg", "socketcall", 19),
+    ("recvmsg", "socketcall", 17),
+    ("semctl", "ipc", 3),
+    ("semget", "ipc", 2),
+    ("semop", "ipc", 1),
+    ("semtimedop", "ipc", 4),
+    ("send", "socketcall", 9),
+    ("sendmmsg", "socketcall", 20),
+    ("sendmsg", "socketcall", 16),
+    ("sendto", "socketcall", 11),
+    ("setsockopt", "socketcall", 14),
+    ("shmat", "ipc", 21),
+    ("shmctl", "ipc", 24),
+    ("shmdt", "ipc", 22),
+    ("shmget", "ipc", 23),
+    ("shutdown", "socketcall", 13),
+    ("socket", "socketcall", 1),
+    ("socketpair", "socketcall", 8),
+];
+
+fn x86_multiplexed(name: &str) -> Option<(u32, u64)> {
+    let i = X86_MULTIPLEXED.binary_search_by(|(n, _, _)| (*n).cmp(name)).ok()?;
+    let (_, via, call) = X86_MULTIPLEXED[i];
+    Some((Abi::X86.resolve(via)?, call))
+}
+
 /// A comparison operator, with the operands it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -290,6 +337,10 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
                 )));
             }
             for &abi in &abis {
+                // libseccomp resolves multiplexed x86 names to pseudo numbers: not counted.
+                if abi == Abi::X86 && x86_multiplexed(name).is_some() {
+                    continue;
+                }
                 if let Some(nr) = abi.resolve(name) {
                     let l = largest.entry(abi).or_insert(0);
                     *l = (*l).max(nr);
@@ -312,6 +363,13 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
         plan.uses_notify |= notify;
         for name in sc.names() {
             for &abi in &abis {
+                if abi == Abi::X86 && conds.is_empty() {
+                    if let Some((via, call)) = x86_multiplexed(name) {
+                        let entry = plan.syscalls.entry((abi, via)).or_default();
+                        let c = vec![Cond { arg: 0, op: Op::Eq, value: call }];
+                        add_rule(entry, Rule { action, conds: c, origin: i }, name)?;
+                    }
+                }
                 // Unknown to this ABI: skipped, like libseccomp does.
                 let Some(nr) = abi.resolve(name) else { continue };
                 let entry = plan.syscalls.entry((abi, nr)).or_default();

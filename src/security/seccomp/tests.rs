@@ -666,3 +666,31 @@ fn compile_is_deterministic() {
     let json = include_str!("../../../runtime-tools-tests/data/seccomp-podman-default.json");
     assert_eq!(prog(json), prog(json));
 }
+
+#[test]
+fn x86_socketcall_and_ipc_multiplexing_like_libseccomp() {
+    let p = prog(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],
+        "syscalls":[{"names":["bind","accept","msgget"],"action":"SCMP_ACT_ALLOW"},
+                    {"names":["connect"],"action":"SCMP_ACT_ALLOW","args":[{"index":2,"value":16,"op":"SCMP_CMP_EQ"}]}]}"#,
+    );
+    let socketcall = |call: u64| {
+        let mut d = i386("socketcall", &[call]);
+        d.nr = Abi::X86.resolve("socketcall").unwrap();
+        d
+    };
+    // bind: direct and through socketcall(SYS_BIND = 2); accept exists only through socketcall.
+    assert_eq!(run(&p, i386("bind", &[])), ALLOW);
+    assert_eq!(run(&p, socketcall(2)), ALLOW);
+    assert_eq!(run(&p, socketcall(5)), ALLOW);
+    assert_eq!(run(&p, socketcall(1)), errno(1));
+    // A rule with argument conditions only covers the direct syscall.
+    assert_eq!(run(&p, i386("connect", &[0, 0, 16])), ALLOW);
+    assert_eq!(run(&p, socketcall(3)), errno(1));
+    // msgget through ipc(MSGGET = 13).
+    let mut d = i386("msgget", &[13]);
+    d.nr = Abi::X86.resolve("ipc").unwrap();
+    assert_eq!(run(&p, d), ALLOW);
+    // x86_64 has no multiplexers: nothing changes there.
+    assert_eq!(run(&p, call("bind", &[])), ALLOW);
+}
