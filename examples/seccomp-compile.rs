@@ -53,6 +53,34 @@ fn main() {
         us(times[iterations / 2]),
         us(times[iterations * 99 / 100])
     );
+    // Name resolution alone.
+    let names: Vec<String> = spec.syscalls().iter().flatten().flat_map(|s| s.names().clone()).collect();
+    let t = Instant::now();
+    let mut found = 0;
+    for _ in 0..200 {
+        for n in &names {
+            for abi in [
+                husk::security::seccomp::Abi::X86_64,
+                husk::security::seccomp::Abi::X86,
+                husk::security::seccomp::Abi::X32,
+            ] {
+                found += abi.resolve(n).is_some() as usize;
+            }
+        }
+    }
+    println!("(resolving {} names x 3 ABIs: {:.1} us, {found})", names.len(), us(t.elapsed()) / 200.0);
+    // The two stages separately.
+    let t = Instant::now();
+    for _ in 0..200 {
+        husk::security::seccomp::plan(&spec).unwrap();
+    }
+    let plan_us = us(t.elapsed()) / 200.0;
+    let plan = husk::security::seccomp::plan(&spec).unwrap();
+    let t = Instant::now();
+    for _ in 0..200 {
+        husk::security::seccomp::emit(&plan).unwrap();
+    }
+    println!("(plan: {plan_us:.1} us, emit: {:.1} us)", us(t.elapsed()) / 200.0);
     // Parsing the JSON is the caller's (config.json is parsed once anyway), but report it too.
     let t = Instant::now();
     for _ in 0..100 {

@@ -296,7 +296,10 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
         enosys_above: None,
         uses_notify: false,
     };
-    let mut largest: BTreeMap<Abi, u32> = BTreeMap::new();
+    // Largest syscall number named, per ABI (indexed by `Abi as usize`).
+    let mut largest = [0u32; 3];
+    let has_x86 = abis.contains(&Abi::X86);
+    let mut hits: Vec<(usize, Abi, u32)> = Vec::new();
 
     for (i, sc) in spec.syscalls().iter().flatten().enumerate() {
         let path = format!("linux.seccomp.syscalls[{i}]");
@@ -326,6 +329,7 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
             };
             conds.push(Cond { arg: a.index() as u8, op, value });
         }
+        hits.clear();
         for (k, name) in sc.names().iter().enumerate() {
             if name.is_empty() {
                 return Err(Error::invalid_spec(format!("{path}.names[{k}]: empty syscall name")));
@@ -336,14 +340,14 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
                     "{path}: SCMP_ACT_NOTIFY cannot be used for write (the init needs it to hand over the listener)"
                 )));
             }
+            let multiplexed = has_x86 && x86_multiplexed(name).is_some();
             for &abi in &abis {
+                // Unknown to this ABI: skipped, like libseccomp does.
+                let Some(nr) = abi.resolve(name) else { continue };
+                hits.push((k, abi, nr));
                 // libseccomp resolves multiplexed x86 names to pseudo numbers: not counted.
-                if abi == Abi::X86 && x86_multiplexed(name).is_some() {
-                    continue;
-                }
-                if let Some(nr) = abi.resolve(name) {
-                    let l = largest.entry(abi).or_insert(0);
-                    *l = (*l).max(nr);
+                if !(abi == Abi::X86 && multiplexed) {
+                    largest[abi as usize] = largest[abi as usize].max(nr);
                 }
             }
         }
@@ -361,21 +365,19 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
             vec![c]
         };
         plan.uses_notify |= notify;
-        for name in sc.names() {
-            for &abi in &abis {
-                if abi == Abi::X86 && conds.is_empty() {
-                    if let Some((via, call)) = x86_multiplexed(name) {
-                        let entry = plan.syscalls.entry((abi, via)).or_default();
-                        let c = vec![Cond { arg: 0, op: Op::Eq, value: call }];
-                        add_rule(entry, Rule { action, conds: c, origin: i }, name)?;
-                    }
+        if has_x86 && conds.is_empty() {
+            for name in sc.names() {
+                if let Some((via, call)) = x86_multiplexed(name) {
+                    let entry = plan.syscalls.entry((Abi::X86, via)).or_default();
+                    let c = vec![Cond { arg: 0, op: Op::Eq, value: call }];
+                    add_rule(entry, Rule { action, conds: c, origin: i }, name)?;
                 }
-                // Unknown to this ABI: skipped, like libseccomp does.
-                let Some(nr) = abi.resolve(name) else { continue };
-                let entry = plan.syscalls.entry((abi, nr)).or_default();
-                for conds in &rules {
-                    add_rule(entry, Rule { action, conds: conds.clone(), origin: i }, name)?;
-                }
+            }
+        }
+        for &(k, abi, nr) in &hits {
+            let entry = plan.syscalls.entry((abi, nr)).or_default();
+            for conds in &rules {
+                add_rule(entry, Rule { action, conds: conds.clone(), origin: i }, &sc.names()[k])?;
             }
         }
     }
@@ -387,8 +389,8 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
         LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog | LinuxSeccompAction::ScmpActTrace
     );
     if listed && !permissive && spec.default_errno_ret() != Some(ENOSYS) {
-        largest.retain(|_, n| *n != 0);
-        plan.enosys_above = Some(largest);
+        let above = abis.iter().filter(|a| largest[**a as usize] != 0).map(|a| (*a, largest[*a as usize]));
+        plan.enosys_above = Some(above.collect());
     }
     Ok(plan)
 }
