@@ -1,7 +1,8 @@
 //! OCI seccomp profile → BPF program (pure Rust, on seccompiler's types), and installing it.
 //!
 //! Which process runs what:
-//! - runtime parent, before fork: [`compile`] (validates and compiles; allocates freely) and
+//! - runtime parent, before fork: [`compile`] or [`compile_cached`] (validates and compiles;
+//!   allocates freely) and
 //!   [`Program::check_kernel_support`] (flags and actions this kernel knows);
 //! - container init, as the very last step before execve: [`Program::install`] (allocates
 //!   nothing on success). Without noNewPrivileges it must still hold CAP_SYS_ADMIN then;
@@ -10,6 +11,7 @@
 //!
 //! docs/seccomp.md has the BPF layout, the rule ordering and the differences from libseccomp.
 
+mod cache;
 mod compile;
 mod notify;
 pub mod tables;
@@ -22,6 +24,7 @@ use seccompiler::{sock_filter, BpfProgram};
 use crate::error::{Error, Result};
 use crate::sys::seccomp as sys;
 
+pub use cache::compile_cached;
 pub use compile::{emit, plan, Abi, Cond, Op, Plan, Rule, SyscallPlan};
 pub use notify::{send_listener, take_listener};
 
