@@ -382,6 +382,12 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
         }
     }
 
+    if plan.uses_notify && spec.listener_path().as_deref().is_none_or(|p| p.as_os_str().is_empty()) {
+        return Err(Error::invalid_spec(
+            "linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY (the listener must go to an agent)",
+        ));
+    }
+
     // runc's patchbpf: only for listed architectures, never for permissive default actions or
     // a default errno of ENOSYS.
     let permissive = matches!(

@@ -112,6 +112,41 @@ pub fn parse_json(v: &serde_json::Value) -> Result<LinuxSeccomp> {
     serde_json::from_value(v.clone()).map_err(|e| Error::invalid_spec(format!("{p}: {e}")))
 }
 
+/// The filter flags of `linux.seccomp.flags` husk knows, with their kernel values.
+pub const KNOWN_FLAGS: [(&str, libc::c_ulong); 4] = [
+    ("SECCOMP_FILTER_FLAG_TSYNC", libc::SECCOMP_FILTER_FLAG_TSYNC),
+    ("SECCOMP_FILTER_FLAG_LOG", libc::SECCOMP_FILTER_FLAG_LOG),
+    ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW),
+    ("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV),
+];
+
+/// The `linux.seccomp` part of `husk features`: exactly what compile() implements (the
+/// architectures it filters, not the ones it accepts and skips), and the flags this kernel
+/// supports (probed, nothing is installed).
+pub fn features() -> oci_spec::runtime::Seccomp {
+    use oci_spec::runtime::{Arch, LinuxSeccompAction as A};
+    let mut f = oci_spec::runtime::Seccomp::default();
+    f.set_enabled(Some(true));
+    f.set_actions(Some(vec![
+        A::ScmpActAllow,
+        A::ScmpActErrno,
+        A::ScmpActKill,
+        A::ScmpActKillProcess,
+        A::ScmpActKillThread,
+        A::ScmpActLog,
+        A::ScmpActNotify,
+        A::ScmpActTrace,
+        A::ScmpActTrap,
+    ]));
+    let ops = ["EQ", "GE", "GT", "LE", "LT", "MASKED_EQ", "NE"];
+    f.set_operators(Some(ops.iter().map(|o| format!("SCMP_CMP_{o}")).collect()));
+    f.set_archs(Some(vec![Arch::ScmpArchX86, Arch::ScmpArchX86_64, Arch::ScmpArchX32]));
+    f.set_known_flags(Some(KNOWN_FLAGS.iter().map(|(n, _)| n.to_string()).collect()));
+    let supported = KNOWN_FLAGS.iter().filter(|(_, v)| sys::flag_supported(*v)).map(|(n, _)| n.to_string());
+    f.set_supported_flags(Some(supported.collect()));
+    f
+}
+
 /// Names of the flags, for error messages.
 const FLAG_NAMES: [(libc::c_ulong, &str); 6] = [
     (libc::SECCOMP_FILTER_FLAG_TSYNC, "SECCOMP_FILTER_FLAG_TSYNC"),

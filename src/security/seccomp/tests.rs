@@ -125,7 +125,7 @@ fn every_action() {
         {"names":["getgid"],"action":"SCMP_ACT_TRACE"},
         {"names":["geteuid"],"action":"SCMP_ACT_TRACE","errnoRet":7},
         {"names":["getegid"],"action":"SCMP_ACT_LOG"},
-        {"names":["getpgrp"],"action":"SCMP_ACT_NOTIFY"}]}"#,
+        {"names":["getpgrp"],"action":"SCMP_ACT_NOTIFY"}],"listenerPath":"/run/agent.sock"}"#,
     );
     let cases = [
         ("getcwd", KILL_THREAD),
@@ -452,7 +452,7 @@ fn flags() {
             | libc::SECCOMP_FILTER_FLAG_TSYNC
     );
     let p = compile(&profile(
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_TSYNC","SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock","flags":["SECCOMP_FILTER_FLAG_TSYNC","SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
         "syscalls":[{"names":["getcwd"],"action":"SCMP_ACT_NOTIFY"}]}"#,
     ))
     .unwrap();
@@ -693,4 +693,24 @@ fn x86_socketcall_and_ipc_multiplexing_like_libseccomp() {
     assert_eq!(run(&p, d), ALLOW);
     // x86_64 has no multiplexers: nothing changes there.
     assert_eq!(run(&p, call("bind", &[])), ALLOW);
+}
+
+#[test]
+fn features_match_what_compile_accepts() {
+    let f = features();
+    assert_eq!(f.actions().as_ref().unwrap().len(), 9);
+    assert_eq!(f.operators().as_ref().unwrap().len(), 7);
+    assert_eq!(f.known_flags().as_ref().unwrap().len(), 4);
+    // Every listed flag is known; this kernel (6.18) supports all four.
+    assert_eq!(f.supported_flags(), f.known_flags());
+    // Every action and operator listed compiles.
+    for a in f.actions().as_ref().unwrap() {
+        let a = serde_json::to_string(a).unwrap();
+        for op in f.operators().as_ref().unwrap() {
+            let json = format!(
+                r#"{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/a","syscalls":[{{"names":["getcwd"],"action":{a},"args":[{{"index":0,"value":1,"op":"{op}"}}]}}]}}"#
+            );
+            compile(&profile(&json)).unwrap();
+        }
+    }
 }
