@@ -118,10 +118,10 @@ fn abi_of(arch: Arch) -> Result<Option<Abi>> {
 
 /// On x86 (i386) the socket and SysV IPC calls also exist multiplexed through socketcall(2)
 /// and ipc(2), selected by the first argument. libseccomp resolves these names to pseudo
-/// numbers there and turns an unconditional rule into a rule on the multiplexer with
-/// `arg0 == call` as well as on the direct syscall (when the ABI has one: accept, send and recv
-/// have none). Rules with argument conditions only get the direct syscall (the real arguments
-/// sit behind a pointer). Sorted by name.
+/// numbers there and adds each rule to the multiplexer as well as to the direct syscall (when
+/// the ABI has one: accept, send and recv have none): on the multiplexer, `arg0 == call`
+/// replaces the rule's conditions on arg0, and its other conditions are kept as they are (they
+/// then test socketcall's own arguments, a libseccomp quirk we reproduce). Sorted by name.
 const X86_MULTIPLEXED: &[(&str, &str, u64)] = &[
     ("accept", "socketcall", 5),
     ("accept4", "socketcall", 18),
@@ -357,20 +357,28 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
         }
         // runc: when one argument index appears twice in a rule, each condition becomes a rule
         // of its own (ORed) instead of being ANDed.
-        let rules: Vec<Vec<Cond>> = if seen.iter().any(|&n| n > 1) {
+        let mut rules: Vec<Vec<Cond>> = if seen.iter().any(|&n| n > 1) {
             conds.iter().map(|c| vec![*c]).collect()
         } else {
             let mut c = conds.clone();
             c.sort_by_key(|c| c.arg);
             vec![c]
         };
+        // `(arg & 0) == 0` always holds: libseccomp drops it from the rule, which can leave the
+        // rule unconditional (and so winning over the syscall's other rules). Same here.
+        for r in &mut rules {
+            r.retain(|c| c.op != Op::MaskedEq { mask: 0 } || c.value != 0);
+        }
         plan.uses_notify |= notify;
-        if has_x86 && conds.is_empty() {
+        if has_x86 {
             for name in sc.names() {
                 if let Some((via, call)) = x86_multiplexed(name) {
                     let entry = plan.syscalls.entry((Abi::X86, via)).or_default();
-                    let c = vec![Cond { arg: 0, op: Op::Eq, value: call }];
-                    add_rule(entry, Rule { action, conds: c, origin: i }, name)?;
+                    for r in &rules {
+                        let mut c = vec![Cond { arg: 0, op: Op::Eq, value: call }];
+                        c.extend(r.iter().filter(|c| c.arg != 0));
+                        add_rule(entry, Rule { action, conds: c, origin: i }, name)?;
+                    }
                 }
             }
         }
@@ -434,6 +442,10 @@ fn rule_order(a: &Rule, b: &Rule) -> std::cmp::Ordering {
 fn add_rule(entry: &mut SyscallPlan, rule: Rule, name: &str) -> Result<()> {
     if rule.conds.is_empty() {
         entry.unconditional.get_or_insert(rule.action);
+        return Ok(());
+    }
+    if entry.unconditional.is_some() {
+        // libseccomp ignores conditional rules added after an unconditional one.
         return Ok(());
     }
     // Same chain, or this rule is a shorter prefix of an existing longer one, with another

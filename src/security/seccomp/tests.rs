@@ -684,9 +684,13 @@ fn x86_socketcall_and_ipc_multiplexing_like_libseccomp() {
     assert_eq!(run(&p, socketcall(2)), ALLOW);
     assert_eq!(run(&p, socketcall(5)), ALLOW);
     assert_eq!(run(&p, socketcall(1)), errno(1));
-    // A rule with argument conditions only covers the direct syscall.
+    // A rule with argument conditions: on socketcall, arg0 selects the call and the other
+    // conditions test socketcall's own arguments (libseccomp does exactly this).
     assert_eq!(run(&p, i386("connect", &[0, 0, 16])), ALLOW);
     assert_eq!(run(&p, socketcall(3)), errno(1));
+    let mut d = socketcall(3);
+    d.args[2] = 16;
+    assert_eq!(run(&p, d), ALLOW);
     // msgget through ipc(MSGGET = 13).
     let mut d = i386("msgget", &[13]);
     d.nr = Abi::X86.resolve("ipc").unwrap();
