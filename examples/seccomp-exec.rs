@@ -22,8 +22,7 @@ fn main() {
         eprintln!("usage: seccomp-exec [--no-nnp] PROFILE.json COMMAND [ARG...]");
         std::process::exit(125);
     }
-    let text =
-        std::fs::read_to_string(&args[0]).unwrap_or_else(|e| die(&format!("reading {}: {e}", args[0])));
+    let text = std::fs::read_to_string(&args[0]).unwrap_or_else(|e| die(&format!("reading {}: {e}", args[0])));
     let mut v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| die(&format!("{e}")));
     if let Some(s) = v.pointer("/linux/seccomp") {
         v = s.clone();

@@ -138,10 +138,7 @@ mod tests {
     #[test]
     fn chain_reads_outermost_first() {
         let e = Error::sys(Errno::EPERM, "mounting proc at /proc").context("creating container c1");
-        assert_eq!(
-            e.to_string(),
-            "creating container c1: mounting proc at /proc: EPERM: Operation not permitted"
-        );
+        assert_eq!(e.to_string(), "creating container c1: mounting proc at /proc: EPERM: Operation not permitted");
         assert_eq!(e.kind(), Kind::System);
         assert_eq!(e.errno(), Some(Errno::EPERM));
     }

@@ -1,4 +1,5 @@
 //! The only module allowed to use `unsafe`: one safe wrapper per system call that nix lacks
 //! or exposes awkwardly. Each wrapper turns -1 into an error right there.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod seccomp;

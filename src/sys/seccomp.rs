@@ -121,13 +121,7 @@ pub fn notif_recv(listener: BorrowedFd<'_>) -> Result<Notif> {
 
 /// `ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND)`: answer notification `id` with return value `val`
 /// and error `-errno` (0 for success), or let the call run (`continue_syscall`).
-pub fn notif_send(
-    listener: BorrowedFd<'_>,
-    id: u64,
-    val: i64,
-    errno: i32,
-    continue_syscall: bool,
-) -> Result<()> {
+pub fn notif_send(listener: BorrowedFd<'_>, id: u64, val: i64, errno: i32, continue_syscall: bool) -> Result<()> {
     let resp = libc::seccomp_notif_resp {
         id,
         val,

@@ -261,18 +261,15 @@ fn action_value(action: LinuxSeccompAction, errno_ret: Option<u32>, path: &str) 
 
 /// Validate `spec` and resolve it into a [`Plan`].
 pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
-    let default_action =
-        action_value(spec.default_action(), spec.default_errno_ret(), "linux.seccomp.defaultAction")
-            .map_err(|e| match spec.default_errno_ret() {
-                Some(_) => Error::invalid_spec(e.root_cause().replace("errnoRet", "defaultErrnoRet")),
-                None => e,
-            })?;
+    let default_action = action_value(spec.default_action(), spec.default_errno_ret(), "linux.seccomp.defaultAction")
+        .map_err(|e| match spec.default_errno_ret() {
+        Some(_) => Error::invalid_spec(e.root_cause().replace("errnoRet", "defaultErrnoRet")),
+        None => e,
+    })?;
     if spec.default_action() == LinuxSeccompAction::ScmpActNotify {
         // As runc: the init still has to hand over the listener after loading the filter, which
         // a default NOTIFY would block forever.
-        return Err(Error::invalid_spec(
-            "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action",
-        ));
+        return Err(Error::invalid_spec("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action"));
     }
 
     let mut abis = Vec::new();
@@ -289,13 +286,8 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
         abis.push(native_abi()?);
     }
 
-    let mut plan = Plan {
-        default_action,
-        abis: abis.clone(),
-        syscalls: BTreeMap::new(),
-        enosys_above: None,
-        uses_notify: false,
-    };
+    let mut plan =
+        Plan { default_action, abis: abis.clone(), syscalls: BTreeMap::new(), enosys_above: None, uses_notify: false };
     // Largest syscall number named, per ABI (indexed by `Abi as usize`).
     let mut largest = [0u32; 3];
     let has_x86 = abis.contains(&Abi::X86);
@@ -323,9 +315,7 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
                 LinuxSeccompOperator::ScmpCmpGe => (Op::Ge, a.value()),
                 LinuxSeccompOperator::ScmpCmpGt => (Op::Gt, a.value()),
                 // runtime-spec / runc: value is the mask, valueTwo the value compared.
-                LinuxSeccompOperator::ScmpCmpMaskedEq => {
-                    (Op::MaskedEq { mask: a.value() }, a.value_two().unwrap_or(0))
-                }
+                LinuxSeccompOperator::ScmpCmpMaskedEq => (Op::MaskedEq { mask: a.value() }, a.value_two().unwrap_or(0)),
             };
             conds.push(Cond { arg: a.index() as u8, op, value });
         }
@@ -451,9 +441,7 @@ fn add_rule(entry: &mut SyscallPlan, rule: Rule, name: &str) -> Result<()> {
     // Same chain, or this rule is a shorter prefix of an existing longer one, with another
     // action: libseccomp's tree insert fails with EEXIST, so runc refuses the profile. So do we.
     for r in &entry.rules {
-        if r.action != rule.action
-            && r.conds.len() >= rule.conds.len()
-            && r.conds[..rule.conds.len()] == rule.conds[..]
+        if r.action != rule.action && r.conds.len() >= rule.conds.len() && r.conds[..rule.conds.len()] == rule.conds[..]
         {
             return Err(Error::invalid_spec(format!(
                 "linux.seccomp.syscalls[{}]: conditions on {name} repeat those of linux.seccomp.syscalls[{}] with a different action",

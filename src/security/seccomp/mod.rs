@@ -79,11 +79,7 @@ pub fn compile(spec: &LinuxSeccomp) -> Result<Program> {
 /// parsed profile.
 pub fn parse_json(v: &serde_json::Value) -> Result<LinuxSeccomp> {
     use oci_spec::runtime::{Arch, LinuxSeccompAction, LinuxSeccompOperator};
-    fn check<T: serde::de::DeserializeOwned>(
-        v: Option<&serde_json::Value>,
-        path: &str,
-        what: &str,
-    ) -> Result<()> {
+    fn check<T: serde::de::DeserializeOwned>(v: Option<&serde_json::Value>, path: &str, what: &str) -> Result<()> {
         match v {
             Some(x) if serde_json::from_value::<T>(x.clone()).is_err() => {
                 Err(Error::invalid_spec(format!("{path}: unknown {what} {x}")))
@@ -102,11 +98,7 @@ pub fn parse_json(v: &serde_json::Value) -> Result<LinuxSeccomp> {
     for (i, sc) in v.get("syscalls").and_then(|a| a.as_array()).into_iter().flatten().enumerate() {
         check::<LinuxSeccompAction>(sc.get("action"), &format!("{p}.syscalls[{i}].action"), "action")?;
         for (j, a) in sc.get("args").and_then(|a| a.as_array()).into_iter().flatten().enumerate() {
-            check::<LinuxSeccompOperator>(
-                a.get("op"),
-                &format!("{p}.syscalls[{i}].args[{j}].op"),
-                "operator",
-            )?;
+            check::<LinuxSeccompOperator>(a.get("op"), &format!("{p}.syscalls[{i}].args[{j}].op"), "operator")?;
         }
     }
     serde_json::from_value(v.clone()).map_err(|e| Error::invalid_spec(format!("{p}: {e}")))
@@ -193,9 +185,7 @@ impl Program {
     pub fn check_kernel_support(&self) -> Result<()> {
         for (flag, name) in FLAG_NAMES {
             if self.flags & flag != 0 && !sys::flag_supported(flag) {
-                return Err(Error::invalid_spec(format!(
-                    "linux.seccomp.flags: this kernel does not support {name}"
-                )));
+                return Err(Error::invalid_spec(format!("linux.seccomp.flags: this kernel does not support {name}")));
             }
         }
         for &a in &self.actions {

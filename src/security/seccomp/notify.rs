@@ -37,8 +37,7 @@ pub fn process_state_json(pid: i32, metadata: Option<&str>, state: &State) -> Re
     st.set_pid(pid);
     st.set_metadata(metadata.map(str::to_string));
     st.set_state(state.clone());
-    serde_json::to_string(&st)
-        .map_err(|e| Error::invalid_arg(format!("encoding the container process state: {e}")))
+    serde_json::to_string(&st).map_err(|e| Error::invalid_arg(format!("encoding the container process state: {e}")))
 }
 
 /// Send `listener` to the agent listening on the unix socket `listener_path`, with SCM_RIGHTS,
@@ -53,8 +52,7 @@ pub fn send_listener(
 ) -> Result<()> {
     let what = || format!("sending the seccomp listener to {}", listener_path.display());
     let msg = process_state_json(pid, metadata, state)?;
-    let sock =
-        socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).with_context(what)?;
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).with_context(what)?;
     let addr = UnixAddr::new(listener_path).with_context(what)?;
     connect(sock.as_raw_fd(), &addr).with_context(what)?;
     let fds = [listener.as_raw_fd()];

@@ -147,9 +147,7 @@ fn every_action() {
 
 #[test]
 fn default_actions_and_errno_ret() {
-    let p = prog(
-        r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
-    );
+    let p = prog(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#);
     assert_eq!(run(&p, call("write", &[])), errno(1));
     let p = prog(
         r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":38,"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}"#,
@@ -200,15 +198,9 @@ fn every_operator_with_64bit_edges() {
     }
     // MASKED_EQ: value is the mask, valueTwo the expected value.
     for (mask, want) in [(0xffu64, 0x05u64), (0x00ff_0000_00ff_u64, 0x0005_0000_0005_u64), (HI | 1, HI)] {
-        let p = one_arg_rule(&format!(
-            r#"[{{"index":5,"value":{mask},"valueTwo":{want},"op":"SCMP_CMP_MASKED_EQ"}}]"#
-        ));
+        let p = one_arg_rule(&format!(r#"[{{"index":5,"value":{mask},"valueTwo":{want},"op":"SCMP_CMP_MASKED_EQ"}}]"#));
         for a in probes.iter().chain(&[0x105, 0x05_1234_0005, HI | 2]) {
-            assert_eq!(
-                matches(&p, &[0, 0, 0, 0, 0, *a]),
-                a & mask == want,
-                "{a:#x} & {mask:#x} == {want:#x}"
-            );
+            assert_eq!(matches(&p, &[0, 0, 0, 0, 0, *a]), a & mask == want, "{a:#x} & {mask:#x} == {want:#x}");
         }
     }
     // A valueTwo with bits outside the mask can never match.
@@ -236,9 +228,7 @@ fn args_and_rules_or() {
 #[test]
 fn same_arg_twice_splits_into_rules_like_runc() {
     // runc turns "arg0 == 1 && arg0 == 2" into two rules (OR).
-    let p = one_arg_rule(
-        r#"[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]"#,
-    );
+    let p = one_arg_rule(r#"[{"index":0,"value":1,"op":"SCMP_CMP_EQ"},{"index":0,"value":2,"op":"SCMP_CMP_EQ"}]"#);
     assert!(matches(&p, &[1]));
     assert!(matches(&p, &[2]));
     assert!(!matches(&p, &[3]));
@@ -320,9 +310,7 @@ fn architectures() {
     assert_eq!(run(&p, Data { nr: 1, arch: 0xc000_00b7, args: [0; 6] }), KILL_THREAD);
 
     // x86 not listed: an int 0x80 call gets the bad-arch action.
-    let p = prog(
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getcwd"],"action":"SCMP_ACT_ERRNO"}]}"#,
-    );
+    let p = prog(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getcwd"],"action":"SCMP_ACT_ERRNO"}]}"#);
     assert_eq!(run(&p, i386("getcwd", &[])), KILL_THREAD);
     assert_eq!(run(&p, call("getcwd", &[])), errno(1));
 
@@ -393,7 +381,9 @@ fn bad_profiles_name_the_rule() {
         "linux.seccomp.syscalls[1].args[0]: index 6 is out of range, a syscall has 6 arguments (0-5)"
     );
     assert_eq!(
-        refused(r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","errnoRet":1}]}"#),
+        refused(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","errnoRet":1}]}"#
+        ),
         "linux.seccomp.syscalls[0]: errnoRet is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not SCMP_ACT_ALLOW"
     );
     assert_eq!(
@@ -410,10 +400,8 @@ fn bad_profiles_name_the_rule() {
         "syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO"}]}"#
     )
     .starts_with("linux.seccomp.flags[0]:"));
-    assert!(refused(
-        r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":[""],"action":"SCMP_ACT_ERRNO"}]}"#
-    )
-    .starts_with("linux.seccomp.syscalls[0].names[0]: empty syscall name"));
+    assert!(refused(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":[""],"action":"SCMP_ACT_ERRNO"}]}"#)
+        .starts_with("linux.seccomp.syscalls[0].names[0]: empty syscall name"));
 }
 
 #[test]
@@ -427,14 +415,11 @@ fn unknown_action_or_operator_in_json() {
         {"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_FOO"}]}]}))
     .unwrap_err();
     assert_eq!(e.to_string(), "linux.seccomp.syscalls[0].args[0].op: unknown operator \"SCMP_CMP_FOO\"");
-    let e =
-        parse_json(&serde_json::json!({"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_Z80"]}))
-            .unwrap_err();
+    let e = parse_json(&serde_json::json!({"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_Z80"]}))
+        .unwrap_err();
     assert_eq!(e.to_string(), "linux.seccomp.architectures[0]: unknown architecture \"SCMP_ARCH_Z80\"");
-    let e = parse_json(
-        &serde_json::json!({"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_NOPE"]}),
-    )
-    .unwrap_err();
+    let e = parse_json(&serde_json::json!({"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_NOPE"]}))
+        .unwrap_err();
     assert_eq!(e.to_string(), "linux.seccomp.flags[0]: unknown flag \"SECCOMP_FILTER_FLAG_NOPE\"");
     assert!(parse_json(&serde_json::json!({"defaultAction":"SCMP_ACT_ALLOW"})).is_ok());
 }
@@ -447,9 +432,7 @@ fn flags() {
     .unwrap();
     assert_eq!(
         p.flags(),
-        libc::SECCOMP_FILTER_FLAG_LOG
-            | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
-            | libc::SECCOMP_FILTER_FLAG_TSYNC
+        libc::SECCOMP_FILTER_FLAG_LOG | libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW | libc::SECCOMP_FILTER_FLAG_TSYNC
     );
     let p = compile(&profile(
         r#"{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/agent.sock","flags":["SECCOMP_FILTER_FLAG_TSYNC","SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
@@ -552,10 +535,7 @@ fn installs_and_filters_in_a_child() {
         let _ = nix::unistd::sethostname("x");
         4 // not reached: KILL_PROCESS
     });
-    assert_eq!(
-        status,
-        nix::sys::wait::WaitStatus::Signaled(status.pid().unwrap(), nix::sys::signal::SIGSYS, false)
-    );
+    assert_eq!(status, nix::sys::wait::WaitStatus::Signaled(status.pid().unwrap(), nix::sys::signal::SIGSYS, false));
 }
 
 #[test]
@@ -602,9 +582,7 @@ fn notify_listener_is_sent_and_answered() {
         let mut state = oci_spec::runtime::State::default();
         state.set_id("c1".into());
         state.set_version("1.2.0".into());
-        if send_listener(listener.as_fd(), &child_path, std::process::id() as i32, Some("meta"), &state)
-            .is_err()
-        {
+        if send_listener(listener.as_fd(), &child_path, std::process::id() as i32, Some("meta"), &state).is_err() {
             return 3;
         }
         drop(listener);
