@@ -4,10 +4,22 @@
 #![deny(unsafe_code)]
 
 pub mod cgroups;
+pub mod cli;
+pub mod commands;
+pub mod console;
 pub mod error;
 pub mod hooks;
+pub mod launch;
+pub mod logging;
+pub mod namespaces;
+pub mod rootfs;
 pub mod security;
+pub mod spec;
+pub mod state;
 #[allow(unsafe_code)]
 pub mod sys;
 
 pub use error::{Context, Error, Kind, Result};
+
+/// The runtime-spec version husk implements (reported by `--version` and `state`).
+pub const OCI_SPEC_VERSION: &str = "1.2.1";

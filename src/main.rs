@@ -1,1 +1,57 @@
-fn main() {}
+//! husk's entry point: argv → command → exit status. Errors go to stderr and, with
+//! `--log`, to the log file in runc's format (containerd and conmon read the last line).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use husk::cli::Cli;
+use husk::{commands, logging};
+
+fn version() -> String {
+    format!(
+        "husk version {}\ncommit: {}\nspec: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("HUSK_COMMIT").unwrap_or("unknown"),
+        husk::OCI_SPEC_VERSION
+    )
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                _ => 1,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if cli.version {
+        print!("{}", version());
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
+        eprintln!("opening log file {}: {e}", cli.log.as_deref().unwrap_or(std::path::Path::new("")).display());
+        return ExitCode::from(1);
+    }
+    let Some(cmd) = &cli.command else {
+        eprintln!("husk: no command given (try --help)");
+        return ExitCode::from(1);
+    };
+    match commands::dispatch(&cli, cmd) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            let msg = e.to_string();
+            // runc: the log line goes to --log (or stderr); with a log file the bare message
+            // is printed on stderr too.
+            logging::error(&msg);
+            if logging::has_file() {
+                eprintln!("{msg}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}

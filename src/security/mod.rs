@@ -1,2 +1,3 @@
 //! Process security settings applied by the container init before exec: capabilities, seccomp.
+pub mod caps;
 pub mod seccomp;

@@ -2,4 +2,8 @@
 //! or exposes awkwardly. Each wrapper turns -1 into an error right there.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod fs;
+pub mod process;
 pub mod seccomp;
+pub mod socket;
+pub mod tty;

@@ -1,0 +1,163 @@
+//! `husk create`: validate everything, then state dir, cgroup, fifo, fork; returns when the
+//! init is fully set up and blocked until `start`. Any failure removes all it made.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use crate::cgroups::{Cgroup, CgroupConfig};
+use crate::cli::{Cli, CreateArgs};
+use crate::error::{Context, Error, Kind, Result};
+use crate::launch::{self, InitPlan, PlanInput, SpawnHooks};
+use crate::state::{self, State, StateDir};
+use crate::sys::fs::own_fd;
+
+/// A created container, still locked.
+pub struct Created {
+    pub dir: StateDir,
+    pub state: State,
+    pub cgroup: Cgroup,
+}
+
+/// Undo a half-made container on any error: kill the init, remove cgroup and state dir.
+struct Cleanup<'a> {
+    dir: Option<&'a StateDir>,
+    cgroup: Option<&'a Cgroup>,
+    init: Option<Pid>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if let Some(pid) = self.init {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cg) = self.cgroup {
+            let _ = cg.destroy();
+        }
+        if let Some(d) = self.dir {
+            let _ = std::fs::remove_dir_all(d.path());
+        }
+    }
+}
+
+pub fn create(cli: &Cli, a: &CreateArgs) -> Result<()> {
+    create_container(cli, a, true, None).map(|_| ())
+}
+
+fn canonical(p: &Path, what: &str) -> Result<PathBuf> {
+    std::fs::canonicalize(p).map_err(|e| Error::io(e, format!("{what} {}", p.display())))
+}
+
+/// `detached`: the caller will not stay around (create, run -d): a terminal then needs a
+/// console socket. `console`: for a foreground `run -t`, our end-to-be of the pty socket.
+pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Option<OwnedFd>) -> Result<Created> {
+    state::validate_id(&a.id)?;
+    let id = a.id.as_str();
+    let ctx = || format!("creating container {id}");
+    let bundle = canonical(&a.bundle, "bundle").with_context(ctx)?;
+    let spec = crate::spec::load(&bundle).with_context(ctx)?;
+    let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+    let rootfs = canonical(&bundle.join(root), "rootfs").with_context(ctx)?;
+    if !rootfs.is_dir() {
+        return Err(Error::invalid_spec(format!("rootfs {} is not a directory", rootfs.display())).context(ctx()));
+    }
+    let process = spec.process().as_ref().expect("validated");
+    let terminal = process.terminal().unwrap_or(false);
+    crate::console::check_terminal_args(terminal, a.console_socket.is_some(), detached).with_context(ctx)?;
+    let linux = spec.linux().as_ref().expect("validated");
+    let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
+    let cgroup = Cgroup::open(&cg_cfg).with_context(ctx)?;
+    let plan = InitPlan::from_spec(PlanInput {
+        spec: &spec,
+        bundle: &bundle,
+        rootfs: rootfs.clone(),
+        no_pivot: a.no_pivot,
+        preserve_fds: a.preserve_fds,
+        cgroup_path: &cg_cfg.path,
+        id,
+        no_new_keyring: a.no_new_keyring,
+    })
+    .with_context(ctx)?;
+
+    // From here on we change the system: everything is undone on error.
+    let dir = StateDir::create(&cli.root, id)?;
+    let mut cleanup = Cleanup { dir: Some(&dir), cgroup: None, init: None };
+    let mut st = State {
+        oci_version: spec.version().clone(),
+        id: id.to_string(),
+        pid: 0,
+        init_start_time: 0,
+        bundle: bundle.clone(),
+        rootfs: rootfs.clone(),
+        created: crate::logging::rfc3339_now(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: cg_cfg.clone(),
+        own_pid_ns: plan.ns.own_pid_ns,
+        config: spec.clone(),
+    };
+    // Saved before anything else exists, so `delete --force` can clean up after a crash.
+    dir.save(&st).with_context(ctx)?;
+    cgroup
+        .create(linux.resources().as_ref())
+        .with_context(|| format!("{}: setting up cgroup {}", ctx(), cg_cfg.path))?;
+    cleanup.cgroup = Some(&cgroup);
+    let fifo = Some(make_fifo(&dir.fifo_path()).with_context(ctx)?);
+    let console = match (&a.console_socket, console) {
+        (Some(p), _) => Some(crate::console::connect_console_socket(p).with_context(ctx)?),
+        (None, Some(fd)) if terminal => Some(fd),
+        _ => None,
+    };
+    let mut hooks = RuntimeHooks { state: &st };
+    let pid = launch::spawn(&plan, &cgroup, fifo, console, &mut hooks).with_context(ctx)?;
+    cleanup.init = Some(pid);
+    let (_, start) = state::proc_start_time(pid)
+        .ok_or_else(|| Error::new(Kind::System, format!("{}: init {pid} vanished", ctx())))?;
+    st.pid = pid.as_raw();
+    st.init_start_time = start;
+    dir.save(&st).with_context(ctx)?;
+    if let Some(p) = &a.pid_file {
+        write_pid_file(p, pid).with_context(ctx)?;
+    }
+    cleanup.init = None;
+    cleanup.cgroup = None;
+    cleanup.dir = None;
+    drop(cleanup);
+    Ok(Created { dir, state: st, cgroup })
+}
+
+struct RuntimeHooks<'a> {
+    state: &'a State,
+}
+
+impl SpawnHooks for RuntimeHooks<'_> {
+    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<Vec<u8>> {
+        let mut st = self.state.clone();
+        st.pid = pid.as_raw();
+        let json = st.hook_json(state::Status::Creating);
+        if let Some(h) = st.config.hooks().as_ref() {
+            crate::hooks::run_hooks("prestart", h.prestart().as_deref().unwrap_or_default(), &json)?;
+            crate::hooks::run_hooks("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &json)?;
+        }
+        Ok(json)
+    }
+}
+
+fn make_fifo(path: &Path) -> Result<OwnedFd> {
+    nix::unistd::mkfifo(path, Mode::from_bits_truncate(0o600))
+        .with_context(|| format!("creating exec fifo {}", path.display()))?;
+    // Opened here, read side, non-blocking (no writer yet); the init inherits it.
+    let fd = nix::fcntl::open(path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+        .with_context(|| format!("opening exec fifo {}", path.display()))?;
+    Ok(own_fd(fd))
+}
+
+/// The pid file, written atomically like runc (conmon and the shim read it as soon as
+/// `create` returns).
+pub fn write_pid_file(p: &Path, pid: Pid) -> Result<()> {
+    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().map_err(Error::from)?.join(p) };
+    state::write_atomic(&abs, pid.to_string().as_bytes()).with_context(|| format!("writing pid file {}", p.display()))
+}

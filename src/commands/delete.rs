@@ -1,0 +1,86 @@
+//! `husk delete [--force] ID`: stop what is left, run poststop hooks, remove cgroup and state.
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::cgroups::Cgroup;
+use crate::cli::{Cli, DeleteArgs};
+use crate::error::{Context, Error, Kind, Result};
+use crate::state::{State, StateDir, Status};
+use crate::sys::process::pidfd_open;
+
+pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
+    let dir = match StateDir::open(&cli.root, &a.id) {
+        Ok(d) => d,
+        // runc: deleting a missing container with --force is not an error.
+        Err(e) if e.kind() == Kind::NotFound && a.force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let st = match dir.load() {
+        Ok(st) => st,
+        Err(e) if a.force => {
+            crate::logging::warn(&format!("container {}: {e}; removing its state", a.id));
+            return dir.remove();
+        }
+        Err(e) => return Err(e),
+    };
+    let status = if st.pid == 0 { Status::Stopped } else { st.status(dir.path()) };
+    if matches!(status, Status::Running | Status::Paused) && !a.force {
+        return Err(Error::bad_state(format!(
+            "cannot delete container {} that is not stopped: {}",
+            a.id,
+            status.as_str()
+        )));
+    }
+    destroy(&st, status).with_context(|| format!("deleting container {}", a.id))?;
+    dir.remove()
+}
+
+/// Kill whatever runs, wait for the init to be gone, run poststop hooks, remove the cgroup.
+pub fn destroy(st: &State, status: Status) -> Result<()> {
+    let cg = Cgroup::open(&st.cgroup)?;
+    if status != Status::Stopped {
+        let pid = Pid::from_raw(st.pid);
+        let pidfd = pidfd_open(pid).ok();
+        if st.init_alive() {
+            let _ = crate::commands::kill::signal_init(st, Signal::SIGKILL);
+        }
+        if status == Status::Paused {
+            let _ = cg.kill_all(Signal::SIGKILL);
+            let _ = cg.thaw();
+        }
+        if let Some(fd) = pidfd {
+            wait_exit(&fd, pid, st)?;
+        }
+    }
+    // Everything else in the cgroup (a container sharing the host pid namespace).
+    let _ = cg.kill_all(Signal::SIGKILL);
+    if let Some(h) = st.config.hooks().as_ref() {
+        let json = st.hook_json(Status::Stopped);
+        if let Err(e) = crate::hooks::run_hooks("poststop", h.poststop().as_deref().unwrap_or_default(), &json) {
+            crate::logging::warn(&format!("container {}: {e}", st.id));
+        }
+    }
+    cg.destroy().with_context(|| format!("removing cgroup {}", st.cgroup.path))
+}
+
+/// Wait (bounded) until the init has exited. It may be our child (run) or not (create).
+fn wait_exit(fd: &std::os::fd::OwnedFd, pid: Pid, st: &State) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while st.init_alive() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::new(Kind::System, format!("init {pid} did not exit within 10s of SIGKILL")));
+        }
+        let mut pfd = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let ms = PollTimeout::try_from(left.as_millis().min(100) as i32).unwrap_or(PollTimeout::ZERO);
+        let _ = poll(&mut pfd, ms);
+        // A child of ours (run) must be reaped to stop being "alive" as a zombie.
+        let _ = nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+    }
+    Ok(())
+}

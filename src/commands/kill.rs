@@ -1,0 +1,71 @@
+//! `husk kill [--all] ID [SIGNAL]`.
+
+use std::os::fd::AsFd;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+use crate::cgroups::Cgroup;
+use crate::cli::{Cli, KillArgs};
+use crate::error::{Context, Error, Result};
+use crate::state::{State, StateDir, Status};
+use crate::sys::process::{pidfd_open, pidfd_send_signal};
+
+/// `KILL`, `SIGKILL`, `sigkill`, `9` → SIGKILL (runc accepts the same forms).
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| Error::invalid_arg(format!("invalid signal {s:?}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    name.parse::<Signal>().map_err(|_| Error::invalid_arg(format!("invalid signal {s:?}")))
+}
+
+pub fn kill(cli: &Cli, a: &KillArgs) -> Result<()> {
+    let sig = parse_signal(&a.signal)?;
+    let dir = StateDir::open(&cli.root, &a.id)?;
+    let st = dir.load()?;
+    let status = st.status(dir.path());
+    if a.all {
+        let cg = Cgroup::open(&st.cgroup)?;
+        if status == Status::Paused {
+            // Frozen processes don't die until thawed.
+            cg.kill_all(sig).with_context(|| format!("signalling all processes of container {}", a.id))?;
+            return cg.thaw().with_context(|| format!("thawing container {} after signalling it", a.id));
+        }
+        if status == Status::Stopped && cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
+            return Err(Error::bad_state(format!("container {} is not running", a.id)));
+        }
+        return cg.kill_all(sig).with_context(|| format!("signalling all processes of container {}", a.id));
+    }
+    if matches!(status, Status::Stopped | Status::Creating) {
+        return Err(Error::bad_state(format!("container {} is not running", a.id)));
+    }
+    signal_init(&st, sig).with_context(|| format!("sending {sig} to container {}", a.id))
+}
+
+/// Signal the init through a pidfd opened and then checked against the recorded start
+/// time, so a recycled pid is never signalled.
+pub fn signal_init(st: &State, sig: Signal) -> Result<()> {
+    let pid = Pid::from_raw(st.pid);
+    let fd = pidfd_open(pid).map_err(|e| Error::sys(e, format!("opening pidfd of init {pid}")))?;
+    if !st.init_alive() {
+        return Err(Error::bad_state(format!("init {pid} is not running")));
+    }
+    pidfd_send_signal(fd.as_fd(), sig as i32).map_err(|e| Error::sys(e, format!("signalling init {pid}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_forms() {
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("KILL").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("SIGTERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("hup").unwrap(), Signal::SIGHUP);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! `husk run`: create + start; in the foreground wait for the init, forward signals to
+//! it and exit with its status (128+N when killed by signal N), then delete unless --keep.
+
+use std::os::fd::AsFd;
+
+use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::cli::{Cli, RunArgs};
+use crate::commands::{create, start};
+use crate::error::{Context, Result};
+use crate::state::Status;
+
+pub const FORWARDED: [Signal; 9] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCONT,
+    Signal::SIGALRM,
+];
+
+pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
+    if a.detach {
+        let c = create::create_container(cli, &a.create, true, None)?;
+        start::release(&c.dir).with_context(|| format!("starting container {}", a.create.id))?;
+        return Ok(0);
+    }
+    // Signals are blocked before the fork (the init unblocks its copy) and read from a
+    // signalfd afterwards, so none is lost between create and the wait loop.
+    let mut mask = SigSet::empty();
+    for s in FORWARDED {
+        mask.add(s);
+    }
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().context("blocking signals")?;
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    // A terminal without a console socket: the pty master comes back to us and we proxy it.
+    let (pty_sock, child_end) = match a.create.console_socket {
+        None => {
+            let (ours, theirs) = crate::console::console_socketpair()?;
+            (Some(ours), Some(theirs))
+        }
+        Some(_) => (None, None),
+    };
+    let c = create::create_container(cli, &a.create, false, child_end)?;
+    let id = a.create.id.clone();
+    let init = Pid::from_raw(c.state.pid);
+    let terminal = c.state.config.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let master = match (&pty_sock, terminal) {
+        (Some(sock), true) => Some(crate::console::recv_pty_master(sock.as_fd())?.0),
+        _ => None,
+    };
+    drop(pty_sock);
+    start::release(&c.dir).with_context(|| format!("starting container {id}"))?;
+    if let Some(h) = c.state.config.hooks().as_ref() {
+        let json = c.state.hook_json(Status::Running);
+        if let Err(e) = crate::hooks::run_hooks("poststart", h.poststart().as_deref().unwrap_or_default(), &json) {
+            crate::logging::warn(&format!("container {id}: {e}"));
+        }
+    }
+    let code = match master {
+        Some(m) => crate::console::proxy(m, Some(init))?,
+        None => {
+            let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
+            wait_child(&sfd, init)?
+        }
+    };
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
+    if !a.keep {
+        crate::commands::delete::destroy(&c.state, Status::Stopped)
+            .with_context(|| format!("deleting container {id}"))?;
+        c.dir.remove()?;
+    }
+    Ok(code)
+}
+
+/// Wait for our child `init`, forwarding signals to it; its exit code (128+N on signal N).
+pub fn wait_child(sfd: &SignalFd, init: Pid) -> Result<i32> {
+    loop {
+        // Reap first: the init may have exited before we started listening.
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, c)) if p == init => return Ok(c),
+                Ok(WaitStatus::Signaled(p, s, _)) if p == init => return Ok(128 + s as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+        match sfd.read_signal() {
+            Ok(Some(si)) => {
+                let sig = si.ssi_signo as i32;
+                if sig != Signal::SIGCHLD as i32 {
+                    if let Ok(s) = Signal::try_from(sig) {
+                        let _ = kill(init, s);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(crate::Error::sys(e, "reading signalfd")),
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! `husk state`: the OCI state JSON, status derived from the init's liveness.
+
+use crate::cli::Cli;
+use crate::error::{Error, Kind, Result};
+use crate::state::{read_state, validate_id};
+
+pub fn state(cli: &Cli, id: &str) -> Result<()> {
+    validate_id(id)?;
+    let dir = cli.root.join(id);
+    if !dir.is_dir() {
+        return Err(Error::not_found(format!("container {id} does not exist")));
+    }
+    let st = read_state(&dir)?;
+    let json = st.oci_json(st.status(&dir));
+    let out =
+        serde_json::to_string_pretty(&json).map_err(|e| Error::new(Kind::System, format!("encoding state: {e}")))?;
+    println!("{out}");
+    Ok(())
+}

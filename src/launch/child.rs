@@ -1,0 +1,203 @@
+//! The container's init, from fork to execve. Single-threaded, a forked copy of husk.
+//! The steps are numbered as in docs/launch.md; each one either succeeds or returns an
+//! error that [`run`]'s caller sends to the parent, which prints it (after pivot_root
+//! nobody else can).
+
+use std::convert::Infallible;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::unistd::{setresgid, setresuid, Gid, Pid, Uid};
+
+use super::process::{finish, ProcessFds};
+use super::sync::{Channel, Msg};
+use super::InitPlan;
+use crate::error::{Context, Error, Result};
+use crate::sys::process::{exit_now, fork_with_flags, setdomainname, Forked};
+
+/// Everything the init owns besides the plan: the channel to the parent, the exec fifo
+/// (read end, opened by the parent), the console socket.
+pub struct InitFds {
+    pub sync: Channel,
+    pub fifo: Option<OwnedFd>,
+    pub console: Option<OwnedFd>,
+}
+
+/// Run the init. Returns only on error; on success the process image is replaced.
+pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
+    // 1. Die with the runtime while it still supervises us; a clean signal state (Rust
+    //    ignores SIGPIPE, and an ignored signal would stay ignored across execve).
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
+    // Not dumpable while husk's image runs here: container processes cannot open
+    // /proc/PID/exe (the host binary) or our memory (CVE-2019-5736). execve resets it.
+    nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
+    reset_signals()?;
+    // 2. Wait until the parent has put us into our cgroup (and written user-ns maps).
+    fds.sync.expect(Msg::Go)?;
+    // 3. Namespaces that clone did not create: join by path, unshare the rest, and fork
+    //    again when the pid or time namespace applies only to children.
+    enter_namespaces(plan, fds)?;
+    // 4. The cgroup namespace, rooted at the container's cgroup we are now in.
+    if plan.ns.new_cgroup {
+        unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")?;
+    }
+    // 5. A session of our own: no controlling terminal shared with the caller.
+    nix::unistd::setsid().context("creating a new session")?;
+    // 5b. A session keyring of our own (the caller's keys stay out of reach).
+    if let Some(name) = &plan.session_keyring {
+        match crate::sys::process::join_session_keyring(name) {
+            // possessor: all; user: view/read/link/setattr... as runc sets it (0x3f1f0000 | 0x080000).
+            Ok(key) => crate::sys::process::keyctl_setperm(key, 0x3f1f_0000 | 0x0008_0000)
+                .with_context(|| format!("setting permissions of session keyring {name:?}"))?,
+            // No keyring support in this kernel or user namespace: nothing to isolate.
+            Err(Errno::ENOSYS) | Err(Errno::EACCES) => {}
+            Err(e) => return Err(Error::sys(e, format!("joining session keyring {name:?}"))),
+        }
+    }
+    // 6. Hostname and domainname (the UTS namespace is ours).
+    if let Some(h) = &plan.hostname {
+        nix::unistd::sethostname(h).with_context(|| format!("setting hostname {h:?}"))?;
+    }
+    if let Some(d) = &plan.domainname {
+        setdomainname(d.as_bytes()).with_context(|| format!("setting domainname {d:?}"))?;
+    }
+    // 7. oom_score_adj while we still see the host's /proc and hold CAP_SYS_RESOURCE-free rights.
+    if let Some(adj) = plan.process.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| Error::io(e, format!("setting oom_score_adj to {adj}")))?;
+    }
+    // 8. prestart/createRuntime hooks run by the runtime in its namespaces once ours
+    //    exist; then createContainer hooks here, in ours, before pivot_root.
+    let mut hook_state = Vec::new();
+    if plan.has_runtime_hooks {
+        fds.sync.send(&Msg::RunHooks)?;
+        match fds.sync.recv()? {
+            Some(Msg::HooksDone(st)) => hook_state = st,
+            other => {
+                return Err(Error::new(
+                    crate::Kind::System,
+                    format!("expected hook state from the runtime, got {other:?}"),
+                ))
+            }
+        }
+        crate::hooks::run_hooks("createContainer", &plan.create_container_hooks, &hook_state)?;
+    }
+    // 9. The filesystem: mounts, devices, masked/readonly paths, pivot_root.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    plan.rootfs.apply()?;
+    // 10. sysctls through the container's /proc (verified to be procfs).
+    for (k, v) in &plan.sysctl {
+        write_sysctl(k, v)?;
+    }
+    // 11. The terminal: a pty from the container's devpts, master sent to the caller.
+    if let Some(sock) = &fds.console {
+        crate::console::setup_init_console(sock.as_fd(), plan.process.console_size)
+            .context("setting up the console")?;
+    }
+    // 12-20. The process: rlimits, fds, program lookup, user, cwd, Ready, the wait for
+    //        `start`, startContainer hooks, privileges, exec.
+    let pfds = ProcessFds { sync: &fds.sync, fifo: fds.fifo.as_ref(), console: fds.console.as_ref() };
+    let start_hooks = || -> Result<()> {
+        if !plan.start_container_hooks.is_empty() {
+            let st = with_status(&hook_state, "created");
+            crate::hooks::run_hooks("startContainer", &plan.start_container_hooks, &st)?;
+        }
+        Ok(())
+    };
+    finish(&plan.process, &pfds, &start_hooks)
+}
+
+/// The hook state with another status.
+fn with_status(state: &[u8], status: &str) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["status"] = status.into();
+            serde_json::to_vec(&v).unwrap_or_default()
+        }
+        Err(_) => state.to_vec(),
+    }
+}
+
+pub(crate) fn reset_signals() -> Result<()> {
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).context("clearing the signal mask")?;
+    crate::sys::process::default_signal(Signal::SIGPIPE as i32).context("restoring SIGPIPE")?;
+    Ok(())
+}
+
+fn enter_namespaces(plan: &InitPlan, fds: &InitFds) -> Result<()> {
+    let ns = &plan.ns;
+    for j in &ns.joins {
+        setns(j.fd.as_fd(), j.flag).with_context(|| format!("joining {} namespace {}", j.kind, j.path.display()))?;
+        if j.kind == oci_spec::runtime::LinuxNamespaceType::User {
+            become_root_in_userns()?;
+        }
+    }
+    if ns.user_in_clone {
+        become_root_in_userns()?;
+    } else if ns.new_user {
+        unshare(CloneFlags::CLONE_NEWUSER).context("creating the user namespace")?;
+        fds.sync.send(&Msg::NeedMaps(Pid::this().as_raw()))?;
+        fds.sync.expect(Msg::MapsDone)?;
+        become_root_in_userns()?;
+    }
+    if !ns.unshare_flags.is_empty() {
+        unshare(ns.unshare_flags).with_context(|| format!("creating namespaces {:?}", ns.unshare_flags))?;
+    }
+    if ns.new_time {
+        unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).context("creating the time namespace")?;
+        if let Some(off) = &ns.time_offsets {
+            std::fs::write("/proc/self/timens_offsets", off)
+                .map_err(|e| Error::io(e, "writing /proc/self/timens_offsets"))?;
+        }
+    }
+    if ns.stage2 {
+        match fork_with_flags(libc::CLONE_PARENT).context("forking the init into its pid/time namespace")? {
+            Forked::Parent(pid) => {
+                fds.sync.send(&Msg::Stage2(pid.as_raw()))?;
+                exit_now(0);
+            }
+            Forked::Child => {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn become_root_in_userns() -> Result<()> {
+    // Only possible when 0 is mapped; otherwise stay as we are (the maps decide).
+    let _ = setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
+    let _ = setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0));
+    Ok(())
+}
+
+/// Write one sysctl through the container's /proc/sys, refusing anything that is not
+/// procfs (a fake /proc in the rootfs must not redirect the write: CVE-2025-52881).
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    let what = || format!("setting sysctl {key}={value}");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags_nofollow()
+        .open(&path)
+        .map_err(|e| Error::io(e, what()))?;
+    let st = nix::sys::statfs::fstatfs(&f).with_context(what)?;
+    if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(Error::sys(Errno::EXDEV, format!("{}: {} is not on procfs", what(), path.display())));
+    }
+    use std::io::Write;
+    (&f).write_all(value.as_bytes()).map_err(|e| Error::io(e, what()))
+}
+
+trait NoFollow {
+    fn custom_flags_nofollow(&mut self) -> &mut Self;
+}
+impl NoFollow for std::fs::OpenOptions {
+    fn custom_flags_nofollow(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    }
+}

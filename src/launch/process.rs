@@ -1,0 +1,292 @@
+//! The container process itself (init or exec'd): what it runs and as whom. Planned in the
+//! runtime from an OCI `Process`; [`finish`] is the last part of both the init's and an
+//! exec'd process's path to execve, shared by both.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+use nix::unistd::{execve, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::Process;
+
+use super::sync::{Channel, Msg};
+use crate::error::{Context, Error, Result};
+use crate::security::caps::CapsPlan;
+use crate::sys::process::{clear_cloexec, close_range_from, setrlimit};
+
+/// OCI rlimit names and their resource numbers.
+pub const RLIMITS: [(&str, i32); 16] = [
+    ("RLIMIT_CPU", libc::RLIMIT_CPU as i32),
+    ("RLIMIT_FSIZE", libc::RLIMIT_FSIZE as i32),
+    ("RLIMIT_DATA", libc::RLIMIT_DATA as i32),
+    ("RLIMIT_STACK", libc::RLIMIT_STACK as i32),
+    ("RLIMIT_CORE", libc::RLIMIT_CORE as i32),
+    ("RLIMIT_RSS", libc::RLIMIT_RSS as i32),
+    ("RLIMIT_NPROC", libc::RLIMIT_NPROC as i32),
+    ("RLIMIT_NOFILE", libc::RLIMIT_NOFILE as i32),
+    ("RLIMIT_MEMLOCK", libc::RLIMIT_MEMLOCK as i32),
+    ("RLIMIT_AS", libc::RLIMIT_AS as i32),
+    ("RLIMIT_LOCKS", libc::RLIMIT_LOCKS as i32),
+    ("RLIMIT_SIGPENDING", libc::RLIMIT_SIGPENDING as i32),
+    ("RLIMIT_MSGQUEUE", libc::RLIMIT_MSGQUEUE as i32),
+    ("RLIMIT_NICE", libc::RLIMIT_NICE as i32),
+    ("RLIMIT_RTPRIO", libc::RLIMIT_RTPRIO as i32),
+    ("RLIMIT_RTTIME", libc::RLIMIT_RTTIME as i32),
+];
+
+pub struct ProcessPlan {
+    pub rlimits: Vec<(i32, u64, u64)>,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub additional_gids: Vec<Gid>,
+    pub umask: u32,
+    pub caps: CapsPlan,
+    pub no_new_privileges: bool,
+    pub cwd: PathBuf,
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+    pub path_env: String,
+    pub seccomp: Option<crate::security::seccomp::Program>,
+    pub terminal: bool,
+    pub console_size: Option<(u16, u16)>,
+    /// Inherited fds 3..3+preserve_fds stay open (LISTEN_FDS + --preserve-fds).
+    pub preserve_fds: u32,
+    pub oom_score_adj: Option<i32>,
+}
+
+pub fn cstrings(v: &[String], what: &str) -> Result<Vec<CString>> {
+    v.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            CString::new(s.as_bytes()).map_err(|_| Error::invalid_spec(format!("{what}[{i}]: contains a NUL byte")))
+        })
+        .collect()
+}
+
+/// Look up HOME for `uid` in the rootfs's /etc/passwd (resolved inside the rootfs).
+fn home_of(rootfs: &Path, uid: u32) -> Option<String> {
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    let root = crate::sys::fs::own_fd(
+        nix::fcntl::open(rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .ok()?,
+    );
+    let fd = crate::rootfs::resolve::open_in_root(root.as_fd(), Path::new("/etc/passwd"), libc::O_RDONLY).ok()?;
+    let mut s = String::new();
+    std::fs::File::from(fd).take(1 << 20).read_to_string(&mut s).ok()?;
+    s.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+    })
+}
+
+/// systemd socket activation: fds 3.. passed to us for our own pid (as runc honours it).
+pub fn listen_fds() -> u32 {
+    let pid_ok = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if !pid_ok {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse::<u32>().ok()).unwrap_or(0)
+}
+
+impl ProcessPlan {
+    /// `field` names the JSON object for messages ("process").
+    pub fn from_process(
+        process: &Process,
+        rootfs: &Path,
+        seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+        preserve_fds: u32,
+    ) -> Result<Self> {
+        let user = process.user();
+        let mut rlimits = Vec::new();
+        for (i, r) in process.rlimits().as_deref().unwrap_or_default().iter().enumerate() {
+            let name =
+                serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let res = RLIMITS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, r)| *r)
+                .ok_or_else(|| Error::invalid_spec(format!("process.rlimits[{i}].type: unknown {name:?}")))?;
+            rlimits.push((res, r.soft(), r.hard()));
+        }
+        let args = process.args().clone().unwrap_or_default();
+        if args.is_empty() || args[0].is_empty() {
+            return Err(Error::invalid_spec("process.args: must contain at least the program to run"));
+        }
+        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            let home = home_of(rootfs, user.uid()).unwrap_or_else(|| "/".into());
+            env.push(format!("HOME={home}"));
+        }
+        let listen = listen_fds();
+        if listen > 0 {
+            env.push(format!("LISTEN_FDS={listen}"));
+            env.push("LISTEN_PID=1".into());
+        }
+        let path_env = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("").to_string();
+        let seccomp = match seccomp {
+            Some(s) => Some(crate::security::seccomp::compile(s)?),
+            None => None,
+        };
+        Ok(ProcessPlan {
+            rlimits,
+            uid: Uid::from_raw(user.uid()),
+            gid: Gid::from_raw(user.gid()),
+            additional_gids: user
+                .additional_gids()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(Gid::from_raw)
+                .collect(),
+            umask: user.umask().unwrap_or(0o022),
+            caps: CapsPlan::from_spec(process.capabilities().as_ref()),
+            no_new_privileges: process.no_new_privileges().unwrap_or(false),
+            cwd: process.cwd().clone(),
+            args: cstrings(&args, "process.args")?,
+            env: cstrings(&env, "process.env")?,
+            path_env,
+            seccomp,
+            terminal: process.terminal().unwrap_or(false),
+            console_size: process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)),
+            preserve_fds: preserve_fds + listen,
+            oom_score_adj: process.oom_score_adj(),
+        })
+    }
+}
+
+/// What the process holds besides the plan.
+pub struct ProcessFds<'a> {
+    pub sync: &'a Channel,
+    /// The exec fifo (init only): wait on it for `start` after reporting Ready.
+    pub fifo: Option<&'a OwnedFd>,
+    pub console: Option<&'a OwnedFd>,
+}
+
+/// Hooks the init runs between `start` and exec.
+pub type BeforeExec<'a> = &'a dyn Fn() -> Result<()>;
+
+/// The shared end of the road, in the container's namespaces with the final root:
+/// rlimits, fds, the program lookup, the user, cwd, umask; then Ready, the wait for
+/// `start` (init), and privileges last: no_new_privs, capabilities, seccomp, execve.
+pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Result<Infallible> {
+    // a. rlimits (before the user switch: raising needs privileges).
+    for &(res, soft, hard) in &p.rlimits {
+        setrlimit(res, soft, hard)
+            .with_context(|| format!("setting rlimit {} to soft={soft} hard={hard}", rlimit_name(res)))?;
+    }
+    // b. fds: nothing but stdio and the preserved ones may reach the workload.
+    close_range_from(3 + p.preserve_fds, libc::CLOSE_RANGE_CLOEXEC).context("marking inherited fds close-on-exec")?;
+    let ours = [Some(fds.sync.raw()), fds.fifo.map(|f| f.as_raw_fd()), fds.console.map(|f| f.as_raw_fd())];
+    for fd in 3..3 + p.preserve_fds as i32 {
+        if !ours.contains(&Some(fd)) {
+            let _ = clear_cloexec(fd);
+        }
+    }
+    // c. The program must exist now, so that `create`/`exec` fail rather than `start`.
+    let exe = find_executable(p)?;
+    // d. The user: bounding set, groups, gid, uid (permitted caps kept for step g).
+    p.caps.drop_bounding()?;
+    nix::sys::prctl::set_keepcaps(true).context("setting PR_SET_KEEPCAPS")?;
+    if !setgroups_denied() {
+        nix::unistd::setgroups(&p.additional_gids).context("setting additional groups")?;
+    }
+    setresgid(p.gid, p.gid, p.gid).with_context(|| format!("setting gid {}", p.gid))?;
+    setresuid(p.uid, p.uid, p.uid).with_context(|| format!("setting uid {}", p.uid))?;
+    // e. cwd, inside the container's root; umask.
+    nix::unistd::chdir(&p.cwd).with_context(|| format!("changing to cwd {}", p.cwd.display()))?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask));
+    // f. Ready: the runtime may return. From here on we must survive it.
+    nix::sys::prctl::set_pdeathsig(None::<Signal>).context("clearing the parent death signal")?;
+    fds.sync.send(&Msg::Ready)?;
+    if let Some(fifo) = fds.fifo {
+        wait_fifo(fifo)?;
+    }
+    before_exec()?;
+    // g. Privileges last: no_new_privs, capabilities, seccomp (without no_new_privs the
+    //    filter is loaded while CAP_SYS_ADMIN is still held).
+    if p.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
+    }
+    match &p.seccomp {
+        Some(prog) if !p.no_new_privileges => {
+            CapsPlan::raise_sys_admin();
+            prog.install().context("loading the seccomp filter")?;
+            p.caps.apply()?;
+        }
+        Some(prog) => {
+            p.caps.apply()?;
+            prog.install().context("loading the seccomp filter")?;
+        }
+        None => p.caps.apply()?,
+    }
+    // h. exec.
+    let e = execve(&exe, &p.args, &p.env).unwrap_err();
+    Err(Error::sys(e, format!("exec {exe:?}")))
+}
+
+/// In a user namespace whose setgroups file says "deny", setgroups(2) always fails.
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").map(|s| s.trim() == "deny").unwrap_or(false)
+}
+
+/// Wait for `start`: it opens the fifo for writing and writes one byte. poll() on a fifo
+/// read end that has never had a writer does not report POLLHUP, so this blocks until then.
+fn wait_fifo(fifo: &OwnedFd) -> Result<()> {
+    loop {
+        let mut pfd = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut pfd, PollTimeout::NONE) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys(e, "waiting on the exec fifo")),
+        }
+    }
+    let mut b = [0u8; 1];
+    match nix::unistd::read(fifo.as_raw_fd(), &mut b) {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(Error::bad_state("the exec fifo was closed without a start")),
+        Err(e) => Err(Error::sys(e, "reading the exec fifo")),
+    }
+}
+
+/// Find the program like runc (Go's exec.LookPath with the container's PATH): a name with
+/// a slash is used as is; otherwise the first executable regular file on PATH.
+fn find_executable(p: &ProcessPlan) -> Result<CString> {
+    let arg0 = p.args[0].to_bytes();
+    let name = String::from_utf8_lossy(arg0).into_owned();
+    let executable = |path: &Path| -> std::result::Result<(), Errno> {
+        let st = nix::sys::stat::stat(path)?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            return Err(Errno::EISDIR);
+        }
+        if st.st_mode & 0o111 == 0 {
+            return Err(Errno::EACCES);
+        }
+        Ok(())
+    };
+    if arg0.contains(&b'/') {
+        let path = Path::new(std::ffi::OsStr::from_bytes(arg0));
+        return match executable(path) {
+            Ok(()) => Ok(p.args[0].clone()),
+            Err(e) => Err(Error::sys(e, format!("exec: {name:?}: stat {name}"))),
+        };
+    }
+    for dir in p.path_env.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = Path::new(dir).join(&name);
+        if executable(&cand).is_ok() {
+            return CString::new(cand.as_os_str().as_bytes())
+                .map_err(|_| Error::invalid_spec("process.args[0] contains NUL"));
+        }
+    }
+    Err(Error::not_found(format!("exec: {name:?}: executable file not found in $PATH")))
+}
+
+fn rlimit_name(res: i32) -> &'static str {
+    RLIMITS.iter().find(|(_, r)| *r == res).map(|(n, _)| *n).unwrap_or("?")
+}

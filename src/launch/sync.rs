@@ -1,0 +1,172 @@
+//! Typed messages between the runtime parent and the container's init over a
+//! SOCK_SEQPACKET socketpair: one message a packet, so no framing is needed.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+
+use crate::error::{Error, Result};
+use crate::sys::fs::own_fd;
+
+/// A message from one side to the other.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// parent → child: you are in your cgroup (and, with a user namespace created by clone,
+    /// its id maps are written): go on.
+    Go,
+    /// child → parent: I unshared a user namespace; write the id maps for process `pid`.
+    NeedMaps(i32),
+    /// parent → child: the id maps are written.
+    MapsDone,
+    /// child (stage 1) → parent: the container's init is process `pid` (a sibling of mine).
+    Stage2(i32),
+    /// child → parent: run the createRuntime/prestart hooks now (the namespaces exist).
+    RunHooks,
+    /// parent → child: hooks ran; the container state JSON (status creating) for the
+    /// createContainer and startContainer hooks the init runs itself.
+    HooksDone(Vec<u8>),
+    /// child → parent: set-up is complete; init waits for `start`.
+    Ready,
+    /// child → parent: set-up failed with this message.
+    Fail(String),
+}
+
+const TAG_GO: u8 = 1;
+const TAG_NEED_MAPS: u8 = 2;
+const TAG_MAPS_DONE: u8 = 3;
+const TAG_STAGE2: u8 = 4;
+const TAG_RUN_HOOKS: u8 = 5;
+const TAG_HOOKS_DONE: u8 = 6;
+const TAG_READY: u8 = 7;
+const TAG_FAIL: u8 = 8;
+
+impl Msg {
+    fn encode(&self, buf: &mut Vec<u8>) {
+        buf.clear();
+        match self {
+            Msg::Go => buf.push(TAG_GO),
+            Msg::NeedMaps(p) => {
+                buf.push(TAG_NEED_MAPS);
+                buf.extend_from_slice(&p.to_le_bytes());
+            }
+            Msg::MapsDone => buf.push(TAG_MAPS_DONE),
+            Msg::Stage2(p) => {
+                buf.push(TAG_STAGE2);
+                buf.extend_from_slice(&p.to_le_bytes());
+            }
+            Msg::RunHooks => buf.push(TAG_RUN_HOOKS),
+            Msg::HooksDone(state) => {
+                buf.push(TAG_HOOKS_DONE);
+                buf.extend_from_slice(state);
+            }
+            Msg::Ready => buf.push(TAG_READY),
+            Msg::Fail(s) => {
+                buf.push(TAG_FAIL);
+                buf.extend_from_slice(s.as_bytes());
+            }
+        }
+    }
+
+    fn decode(b: &[u8]) -> Option<Msg> {
+        let int = || b.get(1..5).map(|s| i32::from_le_bytes([s[0], s[1], s[2], s[3]]));
+        Some(match *b.first()? {
+            TAG_GO => Msg::Go,
+            TAG_NEED_MAPS => Msg::NeedMaps(int()?),
+            TAG_MAPS_DONE => Msg::MapsDone,
+            TAG_STAGE2 => Msg::Stage2(int()?),
+            TAG_RUN_HOOKS => Msg::RunHooks,
+            TAG_HOOKS_DONE => Msg::HooksDone(b[1..].to_vec()),
+            TAG_READY => Msg::Ready,
+            TAG_FAIL => Msg::Fail(String::from_utf8_lossy(&b[1..]).into_owned()),
+            _ => return None,
+        })
+    }
+}
+
+/// One end of the channel.
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// A connected pair: (parent end, child end). Both CLOEXEC.
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| Error::sys(e, "creating the parent/child socketpair"))?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, m: &Msg) -> Result<()> {
+        let mut buf = Vec::with_capacity(64);
+        m.encode(&mut buf);
+        loop {
+            match send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys(e, format!("sending {m:?} to the other side"))),
+            }
+        }
+    }
+
+    /// Receive one message; `None` when the other side closed (exited).
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    return Msg::decode(&buf[..n])
+                        .map(Some)
+                        .ok_or_else(|| Error::new(crate::Kind::System, "malformed message on the sync socket"))
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys(e, "receiving from the other side")),
+            }
+        }
+    }
+
+    /// Receive and insist on one kind of message.
+    pub fn expect(&self, want: Msg) -> Result<()> {
+        match self.recv()? {
+            Some(m) if m == want => Ok(()),
+            Some(m) => {
+                Err(Error::new(crate::Kind::System, format!("expected {want:?} from the other side, got {m:?}")))
+            }
+            None => Err(Error::new(crate::Kind::System, format!("the other side exited while we waited for {want:?}"))),
+        }
+    }
+
+    pub fn raw(&self) -> i32 {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn from_fd(fd: i32) -> Channel {
+        Channel { fd: own_fd(fd) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let (a, b) = pair().unwrap();
+        for m in [
+            Msg::Go,
+            Msg::NeedMaps(42),
+            Msg::MapsDone,
+            Msg::Stage2(-1),
+            Msg::RunHooks,
+            Msg::HooksDone(b"{}".to_vec()),
+            Msg::Ready,
+            Msg::Fail("x: y".into()),
+        ] {
+            a.send(&m).unwrap();
+            assert_eq!(b.recv().unwrap(), Some(m));
+        }
+        drop(a);
+        assert_eq!(b.recv().unwrap(), None);
+    }
+}

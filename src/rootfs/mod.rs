@@ -1,0 +1,647 @@
+//! The container's filesystem: rootfs bind, `mounts`, /dev, masked and readonly paths,
+//! pivot_root. [`RootfsPlan::from_spec`] runs in the runtime before fork (pure, allocating);
+//! [`RootfsPlan::apply`] runs in the container init, in its new mount namespace, before the
+//! root changes. Every destination is resolved inside the rootfs (see [`resolve`]).
+
+pub mod options;
+pub mod resolve;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{fchmodat, mknodat, FchmodatFlags, Mode, SFlag};
+use nix::unistd::{chdir, chroot, fchownat, pivot_root, Gid, Uid};
+use oci_spec::runtime::{LinuxDeviceType, Spec};
+
+use crate::error::{Context, Error, Result};
+use crate::sys::fs::{mount_setattr_recursive, own_fd};
+use options::MountOptions;
+use resolve::{ensure_in_root, fd_path, open_in_root, Create};
+
+/// One entry of `mounts`, ready to apply.
+#[derive(Debug, Clone)]
+pub struct MountOp {
+    pub index: usize,
+    pub dest: PathBuf,
+    pub source: Option<PathBuf>,
+    pub fstype: Option<String>,
+    pub opts: MountOptions,
+    /// For bind mounts: whether the source is a file (the destination is then a file).
+    pub source_is_file: bool,
+}
+
+/// A device node to create in /dev.
+#[derive(Debug, Clone)]
+pub struct DeviceOp {
+    pub path: PathBuf,
+    pub kind: SFlag,
+    pub major: u64,
+    pub minor: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// One v1 hierarchy to expose under a `cgroup` mount: directory name and host path.
+#[derive(Debug, Clone)]
+pub struct CgroupBind {
+    pub name: String,
+    pub host_path: PathBuf,
+    /// Controllers that get a symlink to `name` (cpu and cpuacct for "cpu,cpuacct").
+    pub links: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RootfsPlan {
+    pub rootfs: PathBuf,
+    /// Propagation of `/` in the new mount namespace before anything is mounted.
+    pub root_propagation: MsFlags,
+    /// rootfsPropagation applied to the new root after pivot, when it asks for shared/unbindable.
+    pub late_propagation: Option<MsFlags>,
+    pub mounts: Vec<MountOp>,
+    /// /dev is a fresh mount of ours: create the default devices and symlinks in it.
+    pub populate_dev: bool,
+    pub devices: Vec<DeviceOp>,
+    pub masked: Vec<PathBuf>,
+    pub readonly: Vec<PathBuf>,
+    pub readonly_root: bool,
+    pub no_pivot: bool,
+    /// In a new user namespace: device nodes are bind-mounted from the host instead of mknod.
+    pub userns: bool,
+    /// For `cgroup` mounts on a v1 host: the container's cgroup in each hierarchy.
+    pub cgroup_v1: Vec<CgroupBind>,
+    /// For `cgroup` mounts on a v2 host: the container's cgroup dir (bind when no cgroup ns).
+    pub cgroup_v2_path: Option<PathBuf>,
+    pub cgroupns: bool,
+    /// process.cwd: created inside the rootfs if missing, as runc does.
+    pub cwd: Option<PathBuf>,
+}
+
+const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8),
+    ("/dev/urandom", 1, 9),
+    ("/dev/tty", 5, 0),
+];
+
+impl RootfsPlan {
+    /// Build the plan from the spec. `rootfs` is the absolute, canonical rootfs path.
+    pub fn from_spec(
+        spec: &Spec,
+        bundle: &Path,
+        rootfs: PathBuf,
+        no_pivot: bool,
+        userns: bool,
+        cgroupns: bool,
+        cgroup_path: &str,
+    ) -> Result<Self> {
+        let linux = spec.linux().as_ref();
+        let mut mounts = Vec::new();
+        let mut dev_is_bind = false;
+        let mut dev_mounted = false;
+        for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
+            let opts = options::parse(m.options().as_deref().unwrap_or_default());
+            let fstype = m.typ().clone();
+            let is_bind = opts.is_bind() || fstype.as_deref() == Some("bind");
+            let mut opts = opts;
+            if fstype.as_deref() == Some("bind") && !opts.is_bind() {
+                opts.flags |= MsFlags::MS_BIND;
+            }
+            if opts.idmap {
+                return Err(Error::invalid_spec(format!("mounts[{i}].options: idmap mounts are not supported yet")));
+            }
+            let dest = PathBuf::from("/").join(m.destination());
+            let mut source = m.source().clone();
+            let mut source_is_file = false;
+            if is_bind {
+                let src = source
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid_spec(format!("mounts[{i}].source: a bind mount needs a source")))?;
+                let abs = if src.is_absolute() { src.clone() } else { bundle.join(src) };
+                let meta = std::fs::metadata(&abs)
+                    .map_err(|e| Error::io(e, format!("mounts[{i}]: bind source {}", abs.display())))?;
+                source_is_file = !meta.is_dir();
+                source = Some(abs);
+            }
+            if dest == Path::new("/dev") {
+                dev_mounted = true;
+                dev_is_bind = is_bind;
+            }
+            mounts.push(MountOp { index: i, dest, source, fstype, opts, source_is_file });
+        }
+        let mut devices = Vec::new();
+        for (i, d) in linux.and_then(|l| l.devices().as_ref()).map(Vec::as_slice).unwrap_or_default().iter().enumerate()
+        {
+            let kind = match d.typ() {
+                LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+                LinuxDeviceType::B => SFlag::S_IFBLK,
+                LinuxDeviceType::P => SFlag::S_IFIFO,
+                LinuxDeviceType::A => {
+                    return Err(Error::invalid_spec(format!("linux.devices[{i}].type: \"a\" is not a device type")))
+                }
+            };
+            if !d.path().is_absolute() || !d.path().starts_with("/dev") {
+                return Err(Error::invalid_spec(format!(
+                    "linux.devices[{i}].path: {} is not under /dev",
+                    d.path().display()
+                )));
+            }
+            devices.push(DeviceOp {
+                path: d.path().clone(),
+                kind,
+                major: d.major() as u64,
+                minor: d.minor() as u64,
+                mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+                uid: d.uid().unwrap_or(0),
+                gid: d.gid().unwrap_or(0),
+            });
+        }
+        let populate_dev = dev_mounted && !dev_is_bind;
+        if populate_dev {
+            for (p, maj, min) in DEFAULT_DEVICES {
+                if !devices.iter().any(|d| d.path == Path::new(p)) {
+                    devices.push(DeviceOp {
+                        path: p.into(),
+                        kind: SFlag::S_IFCHR,
+                        major: maj,
+                        minor: min,
+                        mode: 0o666,
+                        uid: 0,
+                        gid: 0,
+                    });
+                }
+            }
+        }
+        let rootfs_prop = linux.and_then(|l| l.rootfs_propagation().as_deref()).filter(|s| !s.is_empty());
+        let (root_propagation, late_propagation) = match rootfs_prop {
+            None => (MsFlags::MS_SLAVE | MsFlags::MS_REC, None),
+            Some(p) => {
+                let o = options::parse(&[p.to_string()]);
+                let Some(&flag) = o.propagation.first() else {
+                    return Err(Error::invalid_spec(format!("linux.rootfsPropagation: unknown value {p:?}")));
+                };
+                if flag.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE) {
+                    (flag | MsFlags::MS_REC, None)
+                } else {
+                    (MsFlags::MS_SLAVE | MsFlags::MS_REC, Some(flag))
+                }
+            }
+        };
+        let needs_cgroup =
+            mounts.iter().any(|m| m.fstype.as_deref() == Some("cgroup") || m.fstype.as_deref() == Some("cgroup2"));
+        let (cgroup_v1, cgroup_v2_path) = if needs_cgroup { cgroup_binds(cgroup_path)? } else { (Vec::new(), None) };
+        Ok(RootfsPlan {
+            rootfs,
+            root_propagation,
+            late_propagation,
+            mounts,
+            populate_dev,
+            devices,
+            masked: linux
+                .and_then(|l| l.masked_paths().clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            readonly: linux
+                .and_then(|l| l.readonly_paths().clone())
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            readonly_root: spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
+            no_pivot,
+            userns,
+            cgroup_v1,
+            cgroup_v2_path,
+            cgroupns,
+            cwd: None,
+        })
+    }
+
+    /// Container init, new mount namespace, still on the host's root: build the container's
+    /// tree under the rootfs, then switch root into it.
+    pub fn apply(&self) -> Result<()> {
+        mount(None::<&str>, "/", None::<&str>, self.root_propagation, None::<&str>)
+            .context("setting propagation of / in the container's mount namespace")?;
+        // pivot_root needs the new root to be a mount point.
+        mount(Some(&self.rootfs), &self.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .with_context(|| format!("bind-mounting rootfs {} onto itself", self.rootfs.display()))?;
+        let root = own_fd(
+            open(&self.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                .with_context(|| format!("opening rootfs {}", self.rootfs.display()))?,
+        );
+        for m in &self.mounts {
+            self.mount_one(&root, m).with_context(|| {
+                format!(
+                    "mounting {} ({}) at {} in rootfs {}",
+                    m.source.as_deref().unwrap_or(Path::new("none")).display(),
+                    m.fstype.as_deref().unwrap_or("bind"),
+                    m.dest.display(),
+                    self.rootfs.display()
+                )
+            })?;
+            if m.dest == Path::new("/dev") && self.populate_dev {
+                // Devices before later mounts (e.g. /dev/pts, /dev/shm) cover /dev.
+            }
+        }
+        if self.populate_dev {
+            self.create_devices(&root)?;
+            self.dev_symlinks(&root)?;
+        } else {
+            for d in &self.devices {
+                self.create_device(&root, d)?;
+            }
+        }
+        for p in &self.masked {
+            mask_path(&root, p)
+                .with_context(|| format!("masking {} in rootfs {}", p.display(), self.rootfs.display()))?;
+        }
+        for p in &self.readonly {
+            readonly_path(&root, p)
+                .with_context(|| format!("making {} read-only in rootfs {}", p.display(), self.rootfs.display()))?;
+        }
+        if let Some(cwd) = &self.cwd {
+            ensure_in_root(root.as_fd(), cwd, Create::Dir)
+                .with_context(|| format!("creating cwd {} in rootfs {}", cwd.display(), self.rootfs.display()))?;
+        }
+        drop(root);
+        self.switch_root()?;
+        if self.readonly_root {
+            remount_keep_flags(Path::new("/"), MsFlags::MS_RDONLY).context("remounting the root read-only")?;
+        }
+        if let Some(p) = self.late_propagation {
+            mount(None::<&str>, "/", None::<&str>, p, None::<&str>).context("applying rootfsPropagation to /")?;
+        }
+        Ok(())
+    }
+
+    fn mount_one(&self, root: &OwnedFd, m: &MountOp) -> Result<()> {
+        let fstype = m.fstype.as_deref().unwrap_or("");
+        if fstype == "cgroup" || fstype == "cgroup2" {
+            return self.mount_cgroup(root, m);
+        }
+        let is_bind = m.opts.is_bind();
+        let create = if is_bind && m.source_is_file { Create::File } else { Create::Dir };
+        let target = ensure_in_root(root.as_fd(), &m.dest, create)?;
+        let data = m.opts.data_string();
+        let data = if data.is_empty() { None } else { Some(data.as_str()) };
+        if is_bind {
+            let flags = MsFlags::MS_BIND | (m.opts.flags & MsFlags::MS_REC);
+            mount(m.source.as_deref(), &fd_path(target.as_fd()), None::<&str>, flags, None::<&str>)?;
+            let extra = m.opts.bind_remount_flags();
+            if !extra.is_empty() {
+                let mounted = reopen(root, &m.dest)?;
+                remount_keep_flags(&fd_path(mounted.as_fd()), extra)?;
+            }
+        } else {
+            // proc and sysfs must land on a real directory of the rootfs.
+            if (fstype == "proc" || fstype == "sysfs") && !resolve::is_dir(&target) {
+                return Err(Error::sys(Errno::ENOTDIR, "destination is not a directory"));
+            }
+            let source = m.source.as_deref().map(Path::as_os_str).unwrap_or(std::ffi::OsStr::new(fstype));
+            let flags = m.opts.flags & !(MsFlags::MS_REMOUNT);
+            let res = mount(Some(source), &fd_path(target.as_fd()), Some(fstype), flags, data);
+            match res {
+                // sysfs in a network namespace we don't own: fall back to a read-only rbind
+                // of the host's /sys as runc does.
+                Err(Errno::EPERM) if fstype == "sysfs" => {
+                    mount(
+                        Some("/sys"),
+                        &fd_path(target.as_fd()),
+                        None::<&str>,
+                        MsFlags::MS_BIND | MsFlags::MS_REC,
+                        None::<&str>,
+                    )?;
+                    let mounted = reopen(root, &m.dest)?;
+                    remount_keep_flags(
+                        &fd_path(mounted.as_fd()),
+                        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                    )?;
+                }
+                r => r?,
+            }
+        }
+        if m.opts.rec_set != 0 || m.opts.rec_clr != 0 || !m.opts.propagation.is_empty() {
+            let mounted = reopen(root, &m.dest)?;
+            if m.opts.rec_set != 0 || m.opts.rec_clr != 0 {
+                mount_setattr_recursive(mounted.as_fd(), m.opts.rec_set, m.opts.rec_clr)
+                    .context("setting recursive mount attributes")?;
+            }
+            for p in &m.opts.propagation {
+                mount(None::<&str>, &fd_path(mounted.as_fd()), None::<&str>, *p, None::<&str>)
+                    .context("changing mount propagation")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `cgroup` mounts: on a v1 host a tmpfs with the container's cgroup of each hierarchy
+    /// bind-mounted in (as runc does); on a v2 host cgroup2 itself (own cgroup namespace)
+    /// or a bind of the container's cgroup directory.
+    fn mount_cgroup(&self, root: &OwnedFd, m: &MountOp) -> Result<()> {
+        let target = ensure_in_root(root.as_fd(), &m.dest, Create::Dir)?;
+        let ro = m.opts.flags.contains(MsFlags::MS_RDONLY);
+        let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        if let Some(v2) = &self.cgroup_v2_path {
+            let flags = base | (m.opts.flags & MsFlags::MS_RDONLY);
+            if self.cgroupns {
+                mount(Some("cgroup2"), &fd_path(target.as_fd()), Some("cgroup2"), flags, None::<&str>)?;
+            } else {
+                mount(
+                    Some(v2.as_path()),
+                    &fd_path(target.as_fd()),
+                    None::<&str>,
+                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    None::<&str>,
+                )?;
+                let mounted = reopen(root, &m.dest)?;
+                remount_keep_flags(&fd_path(mounted.as_fd()), flags)?;
+            }
+            return Ok(());
+        }
+        mount(Some("tmpfs"), &fd_path(target.as_fd()), Some("tmpfs"), base, Some("mode=755"))?;
+        for b in &self.cgroup_v1 {
+            let dest = m.dest.join(&b.name);
+            if !b.host_path.exists() {
+                // A hierarchy the container has no cgroup in (name=systemd): nothing to show.
+                continue;
+            }
+            let t = ensure_in_root(root.as_fd(), &dest, Create::Dir)?;
+            mount(
+                Some(b.host_path.as_path()),
+                &fd_path(t.as_fd()),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .with_context(|| format!("binding {} at {}", b.host_path.display(), dest.display()))?;
+            let mounted = reopen(root, &dest)?;
+            remount_keep_flags(
+                &fd_path(mounted.as_fd()),
+                base | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() },
+            )?;
+            for l in &b.links {
+                let dir = reopen(root, &m.dest)?;
+                match nix::unistd::symlinkat(b.name.as_str(), Some(dir.as_raw_fd()), l.as_str()) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(Error::sys(e, format!("linking {l} to {}", b.name))),
+                }
+            }
+        }
+        if ro {
+            let mounted = reopen(root, &m.dest)?;
+            remount_keep_flags(&fd_path(mounted.as_fd()), base | MsFlags::MS_RDONLY)?;
+        }
+        Ok(())
+    }
+
+    fn create_devices(&self, root: &OwnedFd) -> Result<()> {
+        for d in &self.devices {
+            self.create_device(root, d)?;
+        }
+        Ok(())
+    }
+
+    fn create_device(&self, root: &OwnedFd, d: &DeviceOp) -> Result<()> {
+        let what = || format!("creating device {} in rootfs {}", d.path.display(), self.rootfs.display());
+        let parent_rel = d.path.parent().unwrap_or(Path::new("/"));
+        let name =
+            d.path.file_name().ok_or_else(|| Error::invalid_spec(format!("device path {}", d.path.display())))?;
+        let parent = ensure_in_root(root.as_fd(), parent_rel, Create::Dir).with_context(what)?;
+        let dir = own_fd(
+            nix::fcntl::openat(
+                Some(parent.as_raw_fd()),
+                ".",
+                OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .with_context(what)?,
+        );
+        if self.userns {
+            // mknod is not allowed in a user namespace: bind the host's node onto a file.
+            let host = d.path.clone();
+            let target = ensure_in_root(root.as_fd(), &d.path, Create::File).with_context(what)?;
+            return mount(Some(host.as_path()), &fd_path(target.as_fd()), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .with_context(what);
+        }
+        let _ = nix::unistd::unlinkat(Some(dir.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+        let dev = nix::sys::stat::makedev(d.major, d.minor);
+        mknodat(Some(dir.as_raw_fd()), name, d.kind, Mode::from_bits_truncate(d.mode), dev).with_context(what)?;
+        fchmodat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(d.mode), FchmodatFlags::NoFollowSymlink)
+            .or_else(|e| if e == Errno::EOPNOTSUPP { Ok(()) } else { Err(e) })
+            .with_context(what)?;
+        fchownat(
+            Some(dir.as_raw_fd()),
+            name,
+            Some(Uid::from_raw(d.uid)),
+            Some(Gid::from_raw(d.gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .with_context(what)?;
+        Ok(())
+    }
+
+    fn dev_symlinks(&self, root: &OwnedFd) -> Result<()> {
+        let dev = ensure_in_root(root.as_fd(), Path::new("/dev"), Create::Dir)?;
+        let dev = own_fd(nix::fcntl::openat(
+            Some(dev.as_raw_fd()),
+            ".",
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?);
+        let mut links = vec![
+            ("/proc/self/fd", "fd"),
+            ("/proc/self/fd/0", "stdin"),
+            ("/proc/self/fd/1", "stdout"),
+            ("/proc/self/fd/2", "stderr"),
+        ];
+        if Path::new("/proc/kcore").exists() {
+            links.push(("/proc/kcore", "core"));
+        }
+        let has_pts = self.mounts.iter().any(|m| m.dest == Path::new("/dev/pts"));
+        if has_pts {
+            let _ = nix::unistd::unlinkat(Some(dev.as_raw_fd()), "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir);
+            links.push(("pts/ptmx", "ptmx"));
+        }
+        for (target, name) in links {
+            match nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => {
+                    return Err(Error::sys(
+                        e,
+                        format!("creating symlink /dev/{name} in rootfs {}", self.rootfs.display()),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn switch_root(&self) -> Result<()> {
+        let root = &self.rootfs;
+        if self.no_pivot {
+            chdir(root).with_context(|| format!("entering rootfs {}", root.display()))?;
+            mount(Some(root), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+                .with_context(|| format!("moving rootfs {} to /", root.display()))?;
+            chroot(".").with_context(|| format!("chroot into rootfs {}", root.display()))?;
+            chdir("/").context("entering / after chroot")?;
+            return Ok(());
+        }
+        // pivot_root(".", ".") stacks the old root under the new one; detaching "." then
+        // removes it without needing a directory for it in the rootfs.
+        let old = own_fd(
+            open("/", OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .context("opening the old root")?,
+        );
+        chdir(root).with_context(|| format!("entering rootfs {}", root.display()))?;
+        pivot_root(".", ".").with_context(|| format!("pivot_root into rootfs {}", root.display()))?;
+        nix::unistd::fchdir(old.as_raw_fd()).context("entering the old root")?;
+        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+            .context("making the old root a slave")?;
+        umount2(".", MntFlags::MNT_DETACH).context("detaching the old root")?;
+        chdir("/").context("entering the new root")?;
+        Ok(())
+    }
+}
+
+fn reopen(root: &OwnedFd, dest: &Path) -> Result<OwnedFd> {
+    open_in_root(root.as_fd(), dest, libc::O_PATH)
+        .map_err(|e| Error::sys(e, format!("reopening {} after mounting", dest.display())))
+}
+
+/// Remount a bind mount with `flags` added to the flags it already has: a mount in a user
+/// namespace has "locked" flags (nosuid, nodev...) that a remount must keep.
+pub fn remount_keep_flags(target: &Path, flags: MsFlags) -> Result<()> {
+    let current = nix::sys::statvfs::statvfs(target).map(|s| s.flags()).unwrap_or(nix::sys::statvfs::FsFlags::empty());
+    let mut keep = MsFlags::empty();
+    use nix::sys::statvfs::FsFlags as F;
+    for (f, m) in [
+        (F::ST_NOSUID, MsFlags::MS_NOSUID),
+        (F::ST_NODEV, MsFlags::MS_NODEV),
+        (F::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (F::ST_NOATIME, MsFlags::MS_NOATIME),
+        (F::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (F::ST_RELATIME, MsFlags::MS_RELATIME),
+        (F::ST_RDONLY, MsFlags::MS_RDONLY),
+    ] {
+        if current.contains(f) {
+            keep |= m;
+        }
+    }
+    let base = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    match mount(None::<&str>, target, None::<&str>, base | flags, None::<&str>) {
+        Err(Errno::EPERM) => {
+            mount(None::<&str>, target, None::<&str>, base | flags | keep, None::<&str>).context("remounting")
+        }
+        r => r.context("remounting"),
+    }
+}
+
+/// Mask a path: a directory gets an empty read-only tmpfs, anything else /dev/null bound
+/// over it. The /dev/null used is the host's, checked to be the real 1:3 character device
+/// (CVE-2025-31133: a symlink or fake node must not be what we bind).
+fn mask_path(root: &OwnedFd, p: &Path) -> Result<()> {
+    let fd = match open_in_root(root.as_fd(), p, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(()),
+        Err(e) => return Err(Error::sys(e, "opening")),
+    };
+    let st = nix::sys::stat::fstat(fd.as_raw_fd())?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => Ok(()),
+        libc::S_IFDIR => {
+            mount(Some("tmpfs"), &fd_path(fd.as_fd()), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)?;
+            Ok(())
+        }
+        _ => {
+            let null = own_fd(
+                open("/dev/null", OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+                    .context("opening /dev/null")?,
+            );
+            let nst = nix::sys::stat::fstat(null.as_raw_fd())?;
+            if nst.st_mode & libc::S_IFMT != libc::S_IFCHR || nst.st_rdev != nix::sys::stat::makedev(1, 3) {
+                return Err(Error::sys(Errno::EPERM, "/dev/null is not the 1:3 character device"));
+            }
+            mount(Some(&fd_path(null.as_fd())), &fd_path(fd.as_fd()), None::<&str>, MsFlags::MS_BIND, None::<&str>)?;
+            Ok(())
+        }
+    }
+}
+
+fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
+    let fd = match open_in_root(root.as_fd(), p, libc::O_PATH | libc::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(()),
+        Err(e) => return Err(Error::sys(e, "opening")),
+    };
+    mount(
+        Some(&fd_path(fd.as_fd())),
+        &fd_path(fd.as_fd()),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )?;
+    let mounted = reopen(root, p)?;
+    remount_keep_flags(
+        &fd_path(mounted.as_fd()),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+    )
+}
+
+/// The container's cgroup in each mounted hierarchy of the host: v1 hierarchies from
+/// /proc/self/mountinfo, or the unified path on a pure v2 host.
+fn cgroup_binds(cgroup_path: &str) -> Result<(Vec<CgroupBind>, Option<PathBuf>)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let rel = cgroup_path.trim_start_matches('/');
+    let mut v1 = Vec::new();
+    let mut v2_root = None;
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut post = post.split(' ');
+        let fstype = post.next().unwrap_or("");
+        let super_opts = post.nth(1).unwrap_or("");
+        let mount_point = pre.split(' ').nth(4).unwrap_or("");
+        if fstype == "cgroup2" && mount_point == "/sys/fs/cgroup" {
+            v2_root = Some(PathBuf::from(mount_point).join(rel));
+        }
+        if fstype != "cgroup" {
+            continue;
+        }
+        let name = Path::new(mount_point).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let known = [
+            "cpu",
+            "cpuacct",
+            "cpuset",
+            "memory",
+            "devices",
+            "freezer",
+            "blkio",
+            "pids",
+            "net_cls",
+            "net_prio",
+            "hugetlb",
+            "perf_event",
+            "rdma",
+            "misc",
+        ];
+        let links = if name.contains(',') {
+            name.split(',').filter(|c| known.contains(c)).map(str::to_string).collect()
+        } else {
+            Vec::new()
+        };
+        let _ = super_opts;
+        v1.push(CgroupBind { host_path: PathBuf::from(mount_point).join(rel), name, links });
+    }
+    if v1.is_empty() {
+        return Ok((v1, v2_root));
+    }
+    Ok((v1, None))
+}

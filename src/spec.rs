@@ -1,0 +1,262 @@
+//! config.json → a validated `Spec`. Parse errors name the JSON path of the bad field;
+//! validation errors name the field and what is wrong with it.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+/// Read and validate `<bundle>/config.json`.
+pub fn load(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read(&path).map_err(|e| Error::io(e, format!("reading {}", path.display())))?;
+    let spec = parse(&text).map_err(|e| e.context(format!("parsing {}", path.display())))?;
+    validate(&spec).map_err(|e| e.context(format!("invalid {}", path.display())))?;
+    Ok(spec)
+}
+
+/// Parse config.json text; on failure, say where (JSON path, line and column) and why.
+pub fn parse(text: &[u8]) -> Result<Spec> {
+    serde_json::from_slice::<Spec>(text).map_err(|e| {
+        let at = json_path_at(text, e.line(), e.column());
+        let mut why = e.to_string();
+        // serde_json appends " at line L column C": we print our own position.
+        if let Some(i) = why.rfind(" at line ") {
+            why.truncate(i);
+        }
+        let loc = if at.is_empty() { String::from("(top level)") } else { at };
+        Error::invalid_spec(format!("{loc}: {why} (line {}, column {})", e.line(), e.column()))
+    })
+}
+
+/// The JSON path (`process.user.uid`, `mounts[2].type`) of the value being read at a
+/// 1-based line/column of `text`, as reported by serde_json.
+pub fn json_path_at(text: &[u8], line: usize, column: usize) -> String {
+    enum Frame {
+        Obj { key: Option<String>, want_key: bool },
+        Arr(usize),
+    }
+    // Byte offset of the position.
+    let mut off = 0;
+    let mut cur_line = 1;
+    while off < text.len() && cur_line < line {
+        if text[off] == b'\n' {
+            cur_line += 1;
+        }
+        off += 1;
+    }
+    let end = (off + column.saturating_sub(1)).min(text.len());
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut i = 0;
+    while i < end {
+        match text[i] {
+            b'{' => stack.push(Frame::Obj { key: None, want_key: true }),
+            b'[' => stack.push(Frame::Arr(0)),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b':' => {
+                if let Some(Frame::Obj { want_key, .. }) = stack.last_mut() {
+                    *want_key = false;
+                }
+            }
+            b',' => match stack.last_mut() {
+                Some(Frame::Obj { want_key, .. }) => *want_key = true,
+                Some(Frame::Arr(n)) => *n += 1,
+                None => {}
+            },
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < text.len() && text[i] != b'"' {
+                    if text[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                if let Some(Frame::Obj { key, want_key: true }) = stack.last_mut() {
+                    *key = Some(String::from_utf8_lossy(&text[start..i.min(text.len())]).into_owned());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut out = String::new();
+    for f in &stack {
+        match f {
+            Frame::Obj { key: Some(k), .. } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Frame::Obj { key: None, .. } => {}
+            Frame::Arr(n) => out.push_str(&format!("[{n}]")),
+        }
+    }
+    out
+}
+
+/// Semantic checks that serde cannot express.
+pub fn validate(spec: &Spec) -> Result<()> {
+    let bad = |field: &str, why: &str| Err(Error::invalid_spec(format!("{field}: {why}")));
+    let version = spec.version();
+    match version.split('.').next().map(str::parse::<u32>) {
+        Some(Ok(1)) => {}
+        _ => return bad("ociVersion", &format!("unsupported version {version:?} (husk supports 1.x)")),
+    }
+    match spec.root() {
+        None => return bad("root", "missing"),
+        Some(r) if r.path().as_os_str().is_empty() => return bad("root.path", "must not be empty"),
+        _ => {}
+    }
+    let Some(process) = spec.process() else {
+        return bad("process", "missing");
+    };
+    match process.args() {
+        Some(a) if !a.is_empty() && !a[0].is_empty() => {}
+        _ => return bad("process.args", "must contain at least the program to run"),
+    }
+    if !process.cwd().is_absolute() {
+        return bad("process.cwd", &format!("{:?} is not an absolute path", process.cwd()));
+    }
+    if let Some(rl) = process.rlimits() {
+        let mut seen = HashSet::new();
+        for (i, r) in rl.iter().enumerate() {
+            if !seen.insert(format!("{:?}", r.typ())) {
+                return bad(&format!("process.rlimits[{i}]"), &format!("duplicate {:?}", r.typ()));
+            }
+            if r.soft() > r.hard() {
+                return bad(&format!("process.rlimits[{i}]"), "soft limit exceeds hard limit");
+            }
+        }
+    }
+    let Some(linux) = spec.linux() else {
+        return bad("linux", "missing");
+    };
+    let mut kinds = HashSet::new();
+    let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+    for (i, ns) in namespaces.iter().enumerate() {
+        if !kinds.insert(ns.typ()) {
+            return bad(&format!("linux.namespaces[{i}]"), &format!("duplicate {} namespace", ns.typ()));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return bad(&format!("linux.namespaces[{i}].path"), "must be an absolute path");
+            }
+        }
+    }
+    let new_ns = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t && n.path().is_none());
+    let has_ns = |t: LinuxNamespaceType| namespaces.iter().any(|n| n.typ() == t);
+    let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+        || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if new_ns(LinuxNamespaceType::User) {
+        if linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
+            return bad("linux.uidMappings", "a new user namespace needs uid mappings");
+        }
+        if linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
+            return bad("linux.gidMappings", "a new user namespace needs gid mappings");
+        }
+    } else if has_maps {
+        return bad("linux.uidMappings", "mappings given but no new user namespace is requested");
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
+        return bad("hostname", "setting the hostname needs a UTS namespace");
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
+        return bad("domainname", "setting the domainname needs a UTS namespace");
+    }
+    if linux.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
+        return bad("linux.timeOffsets", "time offsets need a new time namespace");
+    }
+    if let Some(mounts) = spec.mounts() {
+        for (i, m) in mounts.iter().enumerate() {
+            if m.destination().as_os_str().is_empty() {
+                return bad(&format!("mounts[{i}].destination"), "must not be empty");
+            }
+        }
+    }
+    if let Some(sysctl) = linux.sysctl() {
+        for key in sysctl.keys() {
+            if key.is_empty() || key.contains("..") || key.starts_with('/') || key.contains('\0') {
+                return bad(&format!("linux.sysctl[{key:?}]"), "invalid key");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.0.2",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+        })
+    }
+
+    #[test]
+    fn json_path_names_nested_field() {
+        let text = br#"{
+  "ociVersion": "1.0.2",
+  "process": {
+    "user": {"uid": "zero", "gid": 0},
+    "args": ["sh"]
+  }
+}"#;
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("process.user.uid: invalid type: string \"zero\""), "{e}");
+        assert!(e.contains("line 4"), "{e}");
+    }
+
+    #[test]
+    fn json_path_names_array_index() {
+        let text = br#"{"ociVersion": "1.0.2", "mounts": [{"destination": "/a"}, {"destination": 5}]}"#;
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("mounts[1].destination:"), "{e}");
+    }
+
+    #[test]
+    fn malformed_json_is_reported() {
+        let e = parse(b"{\"ociVersion\": ").unwrap_err().to_string();
+        assert!(e.contains("EOF"), "{e}");
+    }
+
+    #[test]
+    fn minimal_config_validates() {
+        let spec: Spec = serde_json::from_value(minimal()).unwrap();
+        validate(&spec).unwrap();
+    }
+
+    fn invalid(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut v = minimal();
+        edit(&mut v);
+        let spec: Spec = serde_json::from_value(v).unwrap();
+        validate(&spec).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        assert!(invalid(|v| v["ociVersion"] = "2.0.0".into()).starts_with("ociVersion: unsupported"));
+        assert!(invalid(|v| v["process"]["args"] = serde_json::json!([])).starts_with("process.args"));
+        assert!(invalid(|v| v["process"]["cwd"] = "rel".into()).starts_with("process.cwd"));
+        assert!(invalid(|v| v["hostname"] = "h".into()).starts_with("hostname"));
+        assert!(invalid(|v| {
+            v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "pid"}]);
+        })
+        .starts_with("linux.namespaces[1]"));
+        assert!(invalid(|v| {
+            v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}]);
+        })
+        .starts_with("linux.uidMappings"));
+        assert!(invalid(|v| v.as_object_mut().unwrap().remove("process").map(|_| ()).unwrap())
+            .starts_with("process: missing"));
+    }
+}

@@ -1,0 +1,333 @@
+//! Container state on disk: `<root>/<id>/state.json`, written atomically (temp file, fsync,
+//! rename), guarded by an exclusive flock on the container's directory so that commands on
+//! one id serialize while commands on different ids never block each other.
+//!
+//! Status is derived, never trusted: the init process's liveness is checked against the
+//! start time recorded at create (pid reuse cannot fool it), and `created` vs `running` is
+//! told apart by the exec fifo that `start` removes.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::CgroupConfig;
+use crate::error::{Context, Error, Kind, Result};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// What husk records about a container. The OCI state is derived from it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    /// Host pid of the container's init.
+    pub pid: i32,
+    /// Start time of init (clock ticks since boot, /proc/PID/stat field 22).
+    pub init_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub cgroup: CgroupConfig,
+    /// The container's configuration as it was at create (the bundle may be gone at delete).
+    pub config: oci_spec::runtime::Spec,
+    /// Whether the init process of this container runs in its own pid namespace.
+    #[serde(default)]
+    pub own_pid_ns: bool,
+}
+
+/// A container's state directory, held locked for as long as this value lives.
+pub struct StateDir {
+    path: PathBuf,
+    /// Held for its lifetime: the exclusive flock on the directory.
+    _lock: Flock<File>,
+}
+
+/// Check an id like runc does: non-empty, no path separators, not `.`/`..`, no control
+/// characters (runc allows `[\w+\-.]` only; we refuse the same set of dangerous forms).
+pub fn validate_id(id: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::invalid_arg(format!("invalid container id {id:?}: {why}")));
+    if id.is_empty() {
+        return bad("must not be empty");
+    }
+    if id == "." || id == ".." {
+        return bad("must not be . or ..");
+    }
+    if id.len() > 1024 {
+        return bad("longer than 1024 bytes");
+    }
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.')) {
+        return bad("only letters, digits, '_', '+', '-' and '.' are allowed");
+    }
+    Ok(())
+}
+
+impl StateDir {
+    /// Create `<root>/<id>` and lock it; a second create of the same id fails with `Exists`.
+    pub fn create(root: &Path, id: &str) -> Result<Self> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(root)
+            .with_context(|| format!("creating state root {}", root.display()))?;
+        let path = root.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::new(Kind::Exists, format!("container with id {id} already exists")));
+            }
+            Err(e) => return Err(Error::io(e, format!("creating state directory {}", path.display()))),
+        }
+        let lock = lock_dir(open_dir(&path)?, &path)?;
+        Ok(StateDir { path, _lock: lock })
+    }
+
+    /// Open and lock the state directory of an existing container.
+    pub fn open(root: &Path, id: &str) -> Result<Self> {
+        validate_id(id)?;
+        let path = root.join(id);
+        let lock = match open_dir(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == Kind::NotFound => {
+                return Err(Error::not_found(format!("container {id} does not exist")));
+            }
+            Err(e) => return Err(e),
+        };
+        let lock = lock_dir(lock, &path)?;
+        // The previous holder may have deleted the container while we waited.
+        let meta = lock.metadata().with_context(|| format!("checking {}", path.display()))?;
+        if meta.nlink() == 0 {
+            return Err(Error::not_found(format!("container {id} does not exist")));
+        }
+        Ok(StateDir { path, _lock: lock })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    pub fn save(&self, st: &State) -> Result<()> {
+        let data = serde_json::to_vec(st).map_err(|e| Error::new(Kind::System, format!("encoding state: {e}")))?;
+        write_atomic(&self.path.join(STATE_FILE), &data)
+    }
+
+    pub fn load(&self) -> Result<State> {
+        read_state(&self.path)
+    }
+
+    /// Remove the directory and everything in it; the lock goes with it.
+    pub fn remove(self) -> Result<()> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(e, format!("removing state directory {}", self.path.display()))),
+        }
+    }
+}
+
+fn lock_dir(f: File, path: &Path) -> Result<Flock<File>> {
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| Error::sys(e, format!("locking state directory {}", path.display())))
+}
+
+fn open_dir(path: &Path) -> Result<File> {
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::io(e, format!("opening state directory {}", path.display())))
+}
+
+/// Read a container's state without taking its lock (for `state` and `list`): the file is
+/// only ever replaced by rename, so a reader sees a whole old or a whole new version.
+pub fn read_state(dir: &Path) -> Result<State> {
+    let p = dir.join(STATE_FILE);
+    let data = match fs::read(&p) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::not_found(format!(
+                "reading {}: container is still being created or was removed",
+                p.display()
+            )));
+        }
+        Err(e) => return Err(Error::io(e, format!("reading {}", p.display()))),
+    };
+    serde_json::from_slice(&data).map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display())))
+}
+
+/// Write `data` to `path` atomically: temp file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let res = (|| -> std::io::Result<()> {
+        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_data()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(e, format!("writing {}", path.display())));
+    }
+    Ok(())
+}
+
+/// Liveness of a process as recorded: its state letter and start time from /proc/PID/stat.
+pub fn proc_start_time(pid: Pid) -> Option<(char, u64)> {
+    let data = fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
+    parse_stat(&data)
+}
+
+/// Parse the state letter and field 22 (starttime) of /proc/PID/stat. The comm field may
+/// contain spaces and parentheses, so parsing starts after the last ')'.
+pub fn parse_stat(data: &str) -> Option<(char, u64)> {
+    let rest = &data[data.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3), starttime is field 22: skip fields 4..=21.
+    let start = fields.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+impl State {
+    /// Whether the recorded init is still alive (same pid and start time, not a zombie).
+    pub fn init_alive(&self) -> bool {
+        if self.pid <= 0 {
+            return false;
+        }
+        match proc_start_time(Pid::from_raw(self.pid)) {
+            Some((st, start)) => start == self.init_start_time && st != 'Z' && st != 'X',
+            None => false,
+        }
+    }
+
+    /// The derived status: stopped unless init lives; created until `start` removed the fifo.
+    pub fn status(&self, dir: &Path) -> Status {
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if crate::cgroups::is_frozen(&self.cgroup) {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    /// The OCI state (runtime.md "State") with runc's extra fields, as `state` prints it.
+    pub fn oci_json(&self, status: Status) -> serde_json::Value {
+        let pid = if status == Status::Stopped { 0 } else { self.pid };
+        serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": pid,
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": "",
+            "annotations": self.annotations,
+        })
+    }
+
+    /// The state hooks get on stdin (runtime-spec: ociVersion, id, status, pid, bundle, annotations).
+    pub fn hook_json(&self, status: Status) -> Vec<u8> {
+        let v = serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": self.pid,
+            "status": status.as_str(),
+            "bundle": self.bundle,
+            "annotations": self.annotations,
+        });
+        serde_json::to_vec(&v).unwrap_or_default()
+    }
+}
+
+/// Errno of a syscall as our error, for callers matching on ESRCH etc.
+pub fn is_errno(e: &Error, errno: Errno) -> bool {
+    e.errno() == Some(errno)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_like_runc() {
+        for ok in ["a", "abc-123", "x.y_z+1", "A"] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "/abs", "a\nb", "a\u{7}", "a b", "é"] {
+            let e = validate_id(bad).unwrap_err();
+            assert_eq!(e.kind(), Kind::InvalidArg, "{bad:?}");
+            assert!(e.to_string().starts_with("invalid container id"), "{e}");
+        }
+    }
+
+    #[test]
+    fn stat_parsing_survives_odd_comm() {
+        let line = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
+        assert_eq!(parse_stat(line), Some(('S', 987654)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn own_process_is_alive_and_start_time_matters() {
+        let me = Pid::this();
+        let (st, start) = proc_start_time(me).unwrap();
+        assert_ne!(st, 'Z');
+        assert!(start > 0);
+    }
+
+    #[test]
+    fn state_dir_is_exclusive_and_atomic() {
+        let root = std::env::temp_dir().join(format!("husk-state-test-{}", std::process::id()));
+        let d = StateDir::create(&root, "c1").unwrap();
+        let e = StateDir::create(&root, "c1").err().unwrap();
+        assert_eq!(e.kind(), Kind::Exists);
+        write_atomic(&d.path().join("x"), b"hello").unwrap();
+        assert_eq!(fs::read(d.path().join("x")).unwrap(), b"hello");
+        d.remove().unwrap();
+        assert_eq!(StateDir::open(&root, "c1").err().unwrap().kind(), Kind::NotFound);
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,208 @@
+//! Process-level system calls: fork with namespace flags, pidfds, close_range, rlimits.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+
+#[cfg(test)]
+use crate::error::Error;
+
+/// `CLOSE_RANGE_CLOEXEC` from <linux/close_range.h> (Linux 5.11).
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
+/// What `clone` returned: which side of the fork we are on.
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// fork(2) with extra clone flags (CLONE_NEW*, CLONE_PARENT): the child continues on a copy
+/// of the caller's stack, exactly like fork. Only sound while the process is single-threaded,
+/// which husk is (no threads are ever started before a container is launched).
+pub fn fork_with_flags(flags: libc::c_int) -> Result<Forked, Errno> {
+    let flags = (flags | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: raw clone with a NULL stack behaves as fork(): the child gets a copy of the
+    // address space. The process is single-threaded, so no lock can be held by another thread.
+    let ret =
+        unsafe { libc::syscall(libc::SYS_clone, flags, std::ptr::null_mut::<libc::c_void>(), 0usize, 0usize, 0usize) };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// pidfd_open(2): a stable handle on a process, immune to pid reuse.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments; the returned fd is new and owned by us.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}
+
+/// pidfd_send_signal(2).
+pub fn pidfd_send_signal(pidfd: BorrowedFd, sig: i32) -> Result<(), Errno> {
+    // SAFETY: integer arguments and a null siginfo, as the man page allows.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// close_range(2) over [first, u32::MAX] with `flags` (0 to close, CLOSE_RANGE_CLOEXEC to mark).
+pub fn close_range_from(first: u32, flags: u32) -> Result<(), Errno> {
+    // SAFETY: integer arguments only; closing fds we own by number is the purpose here.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, flags) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// setrlimit(2) by raw resource number (the OCI names map onto these).
+pub fn setrlimit(resource: libc::c_int, soft: u64, hard: u64) -> Result<(), Errno> {
+    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: `lim` is a valid rlimit for the duration of the call.
+    let ret = unsafe { libc::setrlimit(resource as _, &lim) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// setdomainname(2) (nix only has sethostname).
+pub fn setdomainname(name: &[u8]) -> Result<(), Errno> {
+    // SAFETY: pointer and length describe a valid byte slice.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Clear FD_CLOEXEC on one fd (for preserved fds handed to the container).
+pub fn clear_cloexec(fd: i32) -> Result<(), Errno> {
+    // SAFETY: fcntl on an fd number; an invalid fd just yields EBADF.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: as above.
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Exit immediately without running destructors or atexit handlers: the only correct way
+/// for a forked child of husk to end.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no user-space state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Reset one signal's disposition to SIG_DFL.
+pub fn default_signal(sig: i32) -> Result<(), Errno> {
+    // SAFETY: installing SIG_DFL registers no handler code; the signal number is valid.
+    let ret = unsafe { libc::signal(sig, libc::SIG_DFL) };
+    if ret == libc::SIG_ERR {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// Make `cmd`'s child clear its signal mask and mark every fd >= 3 close-on-exec right before it execs, so nothing of
+/// ours except the stdio `cmd` sets up reaches the program, even fds a caller left inheritable.
+/// std's own exec-error pipe is CLOEXEC already, so spawn errors (ENOENT...) still come back.
+pub fn clean_exec_in_child(cmd: &mut Command) {
+    let hook = || {
+        // An empty signal mask for the program, whatever the spawning thread had blocked.
+        // SAFETY: sigemptyset/sigprocmask on a local set are async-signal-safe.
+        unsafe {
+            let mut set = std::mem::zeroed::<libc::sigset_t>();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        }
+        // SAFETY: close_range is a raw system call (async-signal-safe) with integer arguments;
+        // CLOSE_RANGE_CLOEXEC only sets flags and closes nothing.
+        let ret =
+            unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+        if ret == 0 {
+            return Ok(());
+        }
+        // Kernels before 5.11: walk the fd table up to the soft limit (no allocation here).
+        // SAFETY: sysconf is async-signal-safe in practice (reads the rlimit) and takes an int.
+        let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+        let max = if max <= 0 { 1 << 16 } else { max.min(1 << 20) as libc::c_int };
+        for fd in 3..max {
+            // SAFETY: fcntl on an int fd; EBADF for unused numbers is expected and ignored.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the child between fork and exec; it only makes raw system
+    // calls (sigprocmask, close_range, sysconf, fcntl), allocates nothing and takes no locks.
+    unsafe { cmd.pre_exec(hook) };
+}
+
+/// Take a pending `sig` off this thread without delivering it (after writing to a pipe whose
+/// reader left while SIGPIPE was blocked). Returns whether one was pending.
+pub fn consume_pending_signal(sig: Signal) -> bool {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(sig);
+    let ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `set` and `ts` are valid for the call; a null siginfo pointer is allowed.
+    let ret = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    ret == sig as libc::c_int
+}
+
+/// fork(2) for tests that need a child which runs our code and then execs: the child must
+/// stick to what is safe after fork in a multi-threaded parent (glibc keeps malloc usable).
+#[cfg(test)]
+pub fn fork() -> crate::error::Result<nix::unistd::ForkResult> {
+    // SAFETY: test-only; callers exec or _exit in the child after a few system calls.
+    unsafe { nix::unistd::fork() }.map_err(|e| Error::sys(e, "forking a test child"))
+}
+
+/// Set SIGPIPE back to SIG_DFL, as a process not written in Rust has it: tests check that
+/// hooks survive a reader that went away even then. Only call in a forked test child.
+#[cfg(test)]
+pub fn default_sigpipe_for_test() {
+    use nix::sys::signal::{signal, SigHandler};
+    // SAFETY: installs no handler function, only the default disposition.
+    unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.expect("resetting SIGPIPE");
+}
+
+/// keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring, so the container does
+/// not share the caller's (runc does the same unless --no-new-keyring). Returns its serial.
+pub fn join_session_keyring(name: &std::ffi::CStr) -> Result<i64, Errno> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    // SAFETY: `name` is a valid NUL-terminated string for the duration of the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(ret)
+}
+
+/// keyctl(KEYCTL_SETPERM, key, perm).
+pub fn keyctl_setperm(key: i64, perm: u32) -> Result<(), Errno> {
+    const KEYCTL_SETPERM: libc::c_int = 5;
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, key, perm) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
