@@ -2,7 +2,14 @@
 """Differential probe test: the same probe calls under the same profile, loaded by husk
 (examples/seccomp-exec) and by Debian's runc (a real container), must give the same result.
 
-  hack/seccomp-probe-diff.py [--runc PATH]
+  hack/seccomp-probe-diff.py [--runc PATH] [--husk PATH] [--no-nnp]
+
+Without --husk the husk side is examples/seccomp-exec (husk's seccomp module, no container);
+with --husk target/release/husk it is a real husk container from the same bundle as runc's.
+With --no-nnp the containers run without noNewPrivileges: runc then loads the filter before
+dropping capabilities and its own later syscalls are filtered too — with seccomp-actions.json
+(getcwd refused for a 4096-byte buffer) runc cannot start at all ("failed to verify if current
+working directory is safe: permission denied"), so only the podman cases are comparable there.
 
 Needs root, runc, and target/probes/seccomp-probe (hack/build-probes.sh; built if missing).
 The runc bundles live in a temp dir; their cgroup is /husk-seccomp-diff/<n> (removed after).
@@ -54,8 +61,14 @@ def norm(p):
     return "%s | status %d" % (line, p.returncode if p.returncode >= 0 else 128 - p.returncode)
 
 
-def husk(profile, case):
-    return norm(subprocess.run([EXEC, profile, PROBE] + case.split(), capture_output=True, text=True))
+HUSK_RUNTIME = None
+
+
+def husk(profile, case, bundle=None, n=0):
+    if HUSK_RUNTIME:
+        return runc(HUSK_RUNTIME, bundle, profile, case, 10000 + n)
+    nnp = ["--no-nnp"] if "--no-nnp" in sys.argv else []
+    return norm(subprocess.run([EXEC] + nnp + [profile, PROBE] + case.split(), capture_output=True, text=True))
 
 
 def runc(runc_bin, bundle, profile, case, n):
@@ -72,7 +85,10 @@ def runc(runc_bin, bundle, profile, case, n):
 
 
 def main():
+    global HUSK_RUNTIME
     runc_bin = sys.argv[sys.argv.index("--runc") + 1] if "--runc" in sys.argv else "runc"
+    if "--husk" in sys.argv:
+        HUSK_RUNTIME = os.path.abspath(sys.argv[sys.argv.index("--husk") + 1])
     if not os.path.exists(PROBE):
         subprocess.run([os.path.join(ROOT, "hack/build-probes.sh")], check=True)
     subprocess.run(["cargo", "build", "-q", "--release", "--example", "seccomp-exec"], cwd=ROOT, check=True)
@@ -84,19 +100,22 @@ def main():
         os.rename(os.path.join(bundle, "config.json"), os.path.join(bundle, "config.json.in"))
         cfg = json.load(open(os.path.join(bundle, "config.json.in")))
         cfg["process"]["terminal"] = False
+        if "--no-nnp" in sys.argv:
+            # The filter is then loaded while the init still holds CAP_SYS_ADMIN.
+            cfg["process"]["noNewPrivileges"] = False
         json.dump(cfg, open(os.path.join(bundle, "config.json.in"), "w"))
         n = bad = 0
         for name, cases in CASES.items():
             profile = os.path.join(DATA, name)
             for case in cases:
                 n += 1
-                h, r = husk(profile, case), runc(runc_bin, bundle, profile, case, n)
+                h, r = husk(profile, case, bundle, n), runc(runc_bin, bundle, profile, case, n)
                 mark = "ok  " if h == r else "DIFF"
                 bad += h != r
                 print("%s %-28s %-34s husk: %s%s" % (mark, name[8:-5], case, h, "" if h == r else "   runc: " + r))
         for (name, case), why in KNOWN_LIBSECCOMP_BUGS.items():
             n += 1
-            h, r = husk(os.path.join(DATA, name), case), runc(runc_bin, bundle, os.path.join(DATA, name), case, n)
+            h, r = husk(os.path.join(DATA, name), case, bundle, n), runc(runc_bin, bundle, os.path.join(DATA, name), case, n)
             print("bug  %-28s %-34s husk: %s   runc: %s (%s)" % (name[8:-5], case, h, r, why))
         print("%d cases, %d differ (not counting the known libseccomp bugs)" % (n, bad))
     finally:
