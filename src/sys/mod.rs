@@ -4,5 +4,6 @@
 
 pub mod fs;
 pub mod process;
+pub mod seccomp;
 pub mod socket;
 pub mod tty;
