@@ -72,7 +72,7 @@ pub struct State {
 pub struct StateDir {
     path: PathBuf,
     /// Held for its lifetime: the exclusive flock on the directory.
-    _lock: Flock<File>,
+    lock: Flock<File>,
 }
 
 /// Check an id like runc does: non-empty, no path separators, not `.`/`..`, no control
@@ -111,7 +111,7 @@ impl StateDir {
             Err(e) => return Err(Error::io(e, format!("creating state directory {}", path.display()))),
         }
         let lock = lock_dir(open_dir(&path)?, &path)?;
-        Ok(StateDir { path, _lock: lock })
+        Ok(StateDir { path, lock })
     }
 
     /// Open and lock the state directory of an existing container.
@@ -131,11 +131,17 @@ impl StateDir {
         if meta.nlink() == 0 {
             return Err(Error::not_found(format!("container {id} does not exist")));
         }
-        Ok(StateDir { path, _lock: lock })
+        Ok(StateDir { path, lock })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The locked directory fd (for children to close: see `launch::spawn`).
+    pub fn lock_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.lock.as_fd()
     }
 
     pub fn fifo_path(&self) -> PathBuf {

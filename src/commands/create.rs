@@ -112,7 +112,7 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
         _ => None,
     };
     let mut hooks = RuntimeHooks { state: &st };
-    let pid = launch::spawn(&plan, &cgroup, fifo, console, &mut hooks).with_context(ctx)?;
+    let pid = launch::spawn(&plan, &cgroup, fifo, console, dir.lock_fd(), &mut hooks).with_context(ctx)?;
     cleanup.init = Some(pid);
     let (_, start) = state::proc_start_time(pid)
         .ok_or_else(|| Error::new(Kind::System, format!("{}: init {pid} vanished", ctx())))?;

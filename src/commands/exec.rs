@@ -128,7 +128,7 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         mask.add(Signal::SIGCHLD);
         mask.thread_block().context("blocking signals")?;
     }
-    let pid = spawn_exec(&plan, &cgroup, console).with_context(ctx)?;
+    let pid = spawn_exec(&plan, &cgroup, console, dir.lock_fd()).with_context(ctx)?;
     // Don't hold the container's lock while the process runs: kill/delete must get through.
     drop(dir);
     if let Some(p) = &a.pid_file {

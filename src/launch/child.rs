@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -85,13 +84,10 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
         }
         crate::hooks::run_hooks("createContainer", &plan.create_container_hooks, &hook_state)?;
     }
-    // 9. The filesystem: mounts, devices, masked/readonly paths, pivot_root.
+    // 9. The filesystem: mounts, devices, sysctls (through the container's procfs),
+    //    masked/readonly paths, pivot_root.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     plan.rootfs.apply()?;
-    // 10. sysctls through the container's /proc (verified to be procfs).
-    for (k, v) in &plan.sysctl {
-        write_sysctl(k, v)?;
-    }
     // 11. The terminal: a pty from the container's devpts, master sent to the caller.
     if let Some(sock) = &fds.console {
         crate::console::setup_init_console(sock.as_fd(), plan.process.console_size)
@@ -172,32 +168,4 @@ pub(crate) fn become_root_in_userns() -> Result<()> {
     let _ = setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0));
     let _ = setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0));
     Ok(())
-}
-
-/// Write one sysctl through the container's /proc/sys, refusing anything that is not
-/// procfs (a fake /proc in the rootfs must not redirect the write: CVE-2025-52881).
-fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-    let what = || format!("setting sysctl {key}={value}");
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags_nofollow()
-        .open(&path)
-        .map_err(|e| Error::io(e, what()))?;
-    let st = nix::sys::statfs::fstatfs(&f).with_context(what)?;
-    if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        return Err(Error::sys(Errno::EXDEV, format!("{}: {} is not on procfs", what(), path.display())));
-    }
-    use std::io::Write;
-    (&f).write_all(value.as_bytes()).map_err(|e| Error::io(e, what()))
-}
-
-trait NoFollow {
-    fn custom_flags_nofollow(&mut self) -> &mut Self;
-}
-impl NoFollow for std::fs::OpenOptions {
-    fn custom_flags_nofollow(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-    }
 }

@@ -4,7 +4,7 @@
 //! stays our child, or the caller's subreaper's once we exit) lands it there.
 
 use std::convert::Infallible;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::setns;
@@ -61,10 +61,12 @@ impl ExecPlan {
 
 /// Fork the process, put it in the container's cgroup and namespaces, and wait until it is
 /// about to exec. Returns its host pid.
-pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>) -> Result<Pid> {
+/// `lock`: the container's state-dir lock, closed in the child at once (see `spawn`).
+pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>, lock: BorrowedFd) -> Result<Pid> {
     let (parent_ch, child_ch) = sync::pair()?;
     let first = match fork_with_flags(0).context("forking the exec process")? {
         Forked::Child => {
+            let _ = nix::unistd::close(lock.as_raw_fd());
             drop(parent_ch);
             let err = match run(plan, &child_ch, console.as_ref()) {
                 Ok(never) => match never {},

@@ -7,7 +7,7 @@ pub mod exec;
 pub mod process;
 pub mod sync;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,6 @@ pub struct InitPlan {
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub rootfs: RootfsPlan,
-    pub sysctl: Vec<(String, String)>,
     pub process: ProcessPlan,
     /// `_ses.<id>`: the session keyring to join, unless --no-new-keyring.
     pub session_keyring: Option<std::ffi::CString>,
@@ -83,6 +82,9 @@ impl InitPlan {
             input.cgroup_path,
         )?;
         rootfs.cwd = Some(process.cwd().clone());
+        let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
+        sysctl.sort();
+        rootfs.sysctl = sysctl;
         let proc_plan =
             ProcessPlan::from_process(process, &input.rootfs, linux.seccomp().as_ref(), input.preserve_fds)?;
         let hooks = spec.hooks().as_ref();
@@ -92,8 +94,6 @@ impl InitPlan {
         });
         let create_container_hooks = hooks.and_then(|h| h.create_container().clone()).unwrap_or_default();
         let start_container_hooks = hooks.and_then(|h| h.start_container().clone()).unwrap_or_default();
-        let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
-        sysctl.sort();
         Ok(InitPlan {
             uid_map: id_map(linux.uid_mappings().as_ref()),
             gid_map: id_map(linux.gid_mappings().as_ref()),
@@ -101,7 +101,6 @@ impl InitPlan {
             hostname: spec.hostname().clone().filter(|h| !h.is_empty()),
             domainname: spec.domainname().clone().filter(|h| !h.is_empty()),
             rootfs,
-            sysctl,
             process: proc_plan,
             session_keyring: if input.no_new_keyring {
                 None
@@ -144,18 +143,22 @@ pub trait SpawnHooks {
 }
 
 /// Fork the init and drive its set-up until it is ready to exec (it then waits on the
-/// fifo, if one is given). Returns the init's host pid.
+/// fifo, if one is given). Returns the init's host pid. `lock` is the container's state-dir
+/// lock: the child closes its copy at once (a flock is shared across fork, and an orphaned
+/// init must never keep the container locked).
 pub fn spawn(
     plan: &InitPlan,
     cgroup: &Cgroup,
     fifo: Option<OwnedFd>,
     console: Option<OwnedFd>,
+    lock: BorrowedFd,
     hooks: &mut dyn SpawnHooks,
 ) -> Result<Pid> {
     let (parent_ch, child_ch) = sync::pair()?;
     let forked = fork_with_flags(plan.ns.clone_flags.bits()).context("forking the container init")?;
     let first = match forked {
         Forked::Child => {
+            let _ = nix::unistd::close(lock.as_raw_fd());
             drop(parent_ch);
             let fds = InitFds { sync: child_ch, fifo, console };
             let err = match child::run(plan, &fds) {

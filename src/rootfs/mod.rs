@@ -78,6 +78,8 @@ pub struct RootfsPlan {
     pub cgroupns: bool,
     /// process.cwd: created inside the rootfs if missing, as runc does.
     pub cwd: Option<PathBuf>,
+    /// linux.sysctl, written through the container's /proc before readonly paths apply.
+    pub sysctl: Vec<(String, String)>,
 }
 
 const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
@@ -123,8 +125,12 @@ impl RootfsPlan {
                     .as_ref()
                     .ok_or_else(|| Error::invalid_spec(format!("mounts[{i}].source: a bind mount needs a source")))?;
                 let abs = if src.is_absolute() { src.clone() } else { bundle.join(src) };
-                let meta = std::fs::metadata(&abs)
-                    .map_err(|e| Error::io(e, format!("mounts[{i}]: bind source {}", abs.display())))?;
+                let meta = std::fs::metadata(&abs).map_err(|e| {
+                    Error::io(
+                        e,
+                        format!("mounts[{i}]: bind source {} for {}", abs.display(), m.destination().display()),
+                    )
+                })?;
                 source_is_file = !meta.is_dir();
                 source = Some(abs);
             }
@@ -221,6 +227,7 @@ impl RootfsPlan {
             cgroup_v2_path,
             cgroupns,
             cwd: None,
+            sysctl: Vec::new(),
         })
     }
 
@@ -257,6 +264,9 @@ impl RootfsPlan {
             for d in &self.devices {
                 self.create_device(&root, d)?;
             }
+        }
+        for (k, v) in &self.sysctl {
+            write_sysctl(&root, k, v)?;
         }
         for p in &self.masked {
             mask_path(&root, p)
@@ -508,6 +518,21 @@ impl RootfsPlan {
         chdir("/").context("entering the new root")?;
         Ok(())
     }
+}
+
+/// Write one sysctl through the container's /proc/sys (resolved inside the rootfs), refusing
+/// anything that is not procfs: a fake /proc in the rootfs must not redirect the write
+/// (CVE-2025-52881).
+fn write_sysctl(root: &OwnedFd, key: &str, value: &str) -> Result<()> {
+    let what = || format!("setting sysctl {key}={value}");
+    let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+    let fd = open_in_root(root.as_fd(), &path, libc::O_WRONLY | libc::O_NOFOLLOW).map_err(|e| Error::sys(e, what()))?;
+    let st = nix::sys::statfs::fstatfs(&fd).with_context(what)?;
+    if st.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(Error::sys(Errno::EXDEV, format!("{}: {} is not on procfs", what(), path.display())));
+    }
+    nix::unistd::write(&fd, value.as_bytes()).with_context(what)?;
+    Ok(())
 }
 
 fn reopen(root: &OwnedFd, dest: &Path) -> Result<OwnedFd> {
