@@ -1,0 +1,143 @@
+"""ids, bad input, --log/--log-format, --version: clear errors, exit 1, nothing left behind."""
+import json
+import os
+
+import pytest
+
+import rtt
+from conftest import leftovers
+
+
+@pytest.mark.parametrize("bad", ["", "/", "..", ".", "../x", "a/b", "x\ny", "x\x01y", "x\x7f"],
+                         ids=["empty", "slash", "dotdot", "dot", "dotdot-x", "a-slash-b",
+                              "newline", "ctrl-a", "del"])
+def test_bad_id_refused(env, ct, bad):
+    p = ct.create(id=bad, check=False)
+    assert p.returncode == 1
+    assert p.stderr_text.strip()
+    assert leftovers(env, ct) == []
+    parent = os.path.dirname(env.root)
+    assert not os.path.exists(os.path.join(parent, "x")) or bad != "../x"
+
+
+def test_duplicate_id_refused(env, ct):
+    ct.config["process"]["args"] = ["sleep", "30"]
+    ct.create()
+    before = ct.state()
+    cg_before = ct.cgroup_dirs()
+    other = env.container(["sleep", "30"])
+    p = other.create(id=ct.id, check=False)
+    assert p.returncode == 1
+    assert p.stderr_text.strip()
+    after = ct.state()
+    assert after == before, "the first container changed"
+    assert rtt.pid_alive(ct.pid)
+    assert ct.cgroup_dirs() == cg_before
+    assert other.cgroup_dirs() == []
+    ct.start()
+    assert ct.status() == "running"
+
+
+def _expect_failed_create(env, c, *words):
+    p = c.create(check=False, save=False)
+    assert p.returncode == 1, p
+    msg = p.stderr_text.strip()
+    assert msg, "no error message"
+    assert leftovers(env, c) == []
+    assert c.state() is None
+    if rtt.is_husk():
+        for w in words:
+            assert w in msg, "husk's error %r does not mention %r" % (msg, w)
+    return msg
+
+
+def test_malformed_config_refused(env, ct):
+    with open(os.path.join(ct.bundle, "config.json"), "w") as f:
+        f.write('{"ociVersion": "1.0.2", "process": {')
+    _expect_failed_create(env, ct, "config.json")
+
+
+def test_bad_field_type_refused(env, ct):
+    ct.config["process"]["user"]["uid"] = "root"
+    ct.save()
+    _expect_failed_create(env, ct, "process.user.uid")
+
+
+def test_unknown_oci_major_refused(env, ct):
+    ct.config["ociVersion"] = "2.0.0"
+    ct.save()
+    _expect_failed_create(env, ct, "ociVersion")
+
+
+def test_missing_rootfs_refused(env, ct):
+    ct.config["root"]["path"] = "no-such-rootfs"
+    ct.save()
+    _expect_failed_create(env, ct, "no-such-rootfs")
+
+
+def test_missing_process_args_refused(env, ct):
+    del ct.config["process"]["args"]
+    ct.save()
+    _expect_failed_create(env, ct, "process.args")
+
+
+def test_missing_config_refused(env, ct):
+    _expect_failed_create(env, ct, "config.json")
+
+
+def test_missing_executable_refused(env, ct):
+    # the workload binary does not exist: create (or start) must fail and nothing may remain
+    ct.config["process"]["args"] = ["/no/such/binary"]
+    ct.save()
+    p = ct.create(check=False, save=False)
+    if p.returncode == 0:
+        s = ct.start(check=False)
+        assert s.returncode != 0 or ct.wait_stopped()
+        ct.delete(force=True)
+    else:
+        assert p.returncode == 1
+    assert leftovers(env, ct) == []
+
+
+@pytest.mark.parametrize("form", ["equals", "separate"])
+def test_log_json_error_line(env, form):
+    log = os.path.join(env.tmpdir(), "log.json")
+    fmt = ["--log-format=json"] if form == "equals" else ["--log-format", "json"]
+    p = env.rt("state", "no-such-ctr", global_args=["--log", log, *fmt])
+    assert p.returncode == 1
+    lines = [l for l in open(log).read().splitlines() if l.strip()]
+    assert lines, "nothing written to --log"
+    last = json.loads(lines[-1])
+    assert last["level"] == "error"
+    assert last["msg"]
+    assert last["time"]
+
+
+def test_log_format_text_accepted(env):
+    log = os.path.join(env.tmpdir(), "log.txt")
+    p = env.rt("state", "no-such-ctr", global_args=["--log", log, "--log-format", "text"])
+    assert p.returncode == 1
+    assert open(log).read().strip()
+
+
+def test_version(env):
+    p = env.rt("--version", global_args=[])
+    assert p.returncode == 0
+    lines = p.stdout.splitlines()
+    assert " version " in lines[0]
+    assert any(l.startswith("spec: 1.") for l in lines)
+
+
+@pytest.mark.husk_only
+def test_husk_version_lines(env):
+    p = env.rt("--version", global_args=[])
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("husk version ")
+    assert any(l.startswith("commit: ") for l in lines)
+
+
+@pytest.mark.husk_only
+def test_husk_error_names_object(env):
+    p = env.rt("state", "no-such-ctr")
+    assert "no-such-ctr" in p.stderr
+    assert "not found" in p.stderr or "does not exist" in p.stderr
