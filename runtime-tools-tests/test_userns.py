@@ -48,3 +48,13 @@ def test_user_namespace_nonroot_user(ct):
     assert r["status"]["Uid"].split() == ["1000"] * 4
     host = open("/proc/self/status").read()
     assert r["ns"]["user"] != os.readlink("/proc/self/ns/user")
+
+
+def test_user_namespace_host_dev_null_untouched(ct):
+    # binding the host's /dev/null into a user-namespaced container must not chown it (host.md)
+    _userns(ct)
+    ct.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    before = os.stat("/dev/null")
+    ct.report("--open-w", "/dev/null")
+    after = os.stat("/dev/null")
+    assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode)
