@@ -34,7 +34,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         reason = known.get(item.name) or known.get(item.originalname)
         if reason:
-            item.add_marker(pytest.mark.xfail(reason="%s: %s" % (name, reason), strict=True))
+            # "flaky: ..." marks a race the runtime loses only sometimes: not strict
+            strict = not reason.startswith("flaky:")
+            item.add_marker(pytest.mark.xfail(reason="%s: %s" % (name, reason), strict=strict))
         if item.get_closest_marker("husk_only") and name != "husk":
             item.add_marker(pytest.mark.skip(reason="asserts husk's own wording"))
 

@@ -12,12 +12,13 @@ from conftest import leftovers
                          ids=["empty", "slash", "dotdot", "dot", "dotdot-x", "a-slash-b",
                               "newline", "ctrl-a", "del"])
 def test_bad_id_refused(env, ct, bad):
+    outside = os.path.join(os.path.dirname(env.root), "x")
+    existed = os.path.exists(outside)
     p = ct.create(id=bad, check=False)
     assert p.returncode == 1
     assert p.stderr_text.strip()
     assert leftovers(env, ct) == []
-    parent = os.path.dirname(env.root)
-    assert not os.path.exists(os.path.join(parent, "x")) or bad != "../x"
+    assert os.path.exists(outside) == existed, "a state dir was made outside --root"
 
 
 def test_duplicate_id_refused(env, ct):
@@ -141,3 +142,86 @@ def test_husk_error_names_object(env):
     p = env.rt("state", "no-such-ctr")
     assert "no-such-ctr" in p.stderr
     assert "not found" in p.stderr or "does not exist" in p.stderr
+
+
+def test_concurrent_create_same_id(env):
+    """Concurrent creates of one id serialize: exactly one wins, the others fail cleanly.
+    Races are probabilistic: several rounds of four concurrent creates."""
+    import subprocess
+    for _ in range(8):
+        cs = [env.container(["sleep", "30"]) for _ in range(4)]
+        cid = cs[0].id
+        procs = []
+        for c in cs:
+            c.save()
+            out = open(c.err_path, "ab")
+            procs.append((c, out, env.spawn(
+                [rtt.RUNTIME, "--root", env.root, "create", "--bundle", c.bundle, cid],
+                stdout=out, stderr=out)))
+        rcs = []
+        for c, out, p in procs:
+            rcs.append(p.wait(timeout=rtt.TIMEOUT))
+            out.close()
+        winner = cs[rcs.index(0)] if 0 in rcs else cs[0]
+        winner.id = cid
+        winner.record_pid()
+        assert sorted(rcs) == [0, 1, 1, 1], [(rc, c.errors()) for rc, c in zip(rcs, cs)]
+        st = json.loads(env.rt("state", cid).stdout)
+        assert st["status"] == "created"
+        assert os.path.realpath(st["bundle"]) == os.path.realpath(winner.bundle)
+        for c in cs:
+            if c is not winner:
+                assert c.cgroup_dirs() == []
+        winner.delete(force=True)
+
+
+def test_failed_mount_leaves_nothing(env, ct):
+    # fails late, after namespaces and cgroups exist: everything must be undone
+    ct.config["mounts"].append({"destination": "/mnt/x", "type": "bind",
+                                "source": "/nonexistent-rtt-source", "options": ["bind"]})
+    ct.save()
+    msg = _expect_failed_create(env, ct, "/mnt/x")
+    if rtt.is_husk():
+        assert "mount" in msg
+
+
+def test_failed_sysctl_leaves_nothing(env, ct):
+    ct.config["linux"]["sysctl"] = {"net.ipv4.no_such_sysctl": "1"}
+    ct.save()
+    _expect_failed_create(env, ct, "net.ipv4.no_such_sysctl")
+
+
+def test_systemd_cgroup_without_systemd_fails(env, ct):
+    if os.path.exists("/run/systemd/system"):
+        pytest.skip("systemd is running here")
+    ct.save()
+    p = env.rt("--systemd-cgroup", "create", "--bundle", ct.bundle, ct.id)
+    assert p.returncode != 0
+    assert p.stderr.strip()
+    assert leftovers(env, ct) == []
+
+
+@pytest.mark.parametrize("flag", [["--debug"], ["--rootless", "false"], ["--rootless=auto"]])
+def test_global_flags_accepted(env, ct, flag):
+    ct.config["process"]["args"] = ["sh", "-c", "echo flag-ok"]
+    env.global_args = flag
+    assert "flag-ok" in ct.run_to_end()
+
+
+def test_no_new_keyring(ct):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    host = libc.syscall(250, 0, -3, 0)  # keyctl(KEYCTL_GET_KEYRING_ID, SESSION, 0)
+    r = ct.report(create_args=("--no-new-keyring",))
+    assert r["session_keyring"] == host
+
+
+def test_new_keyring_by_default(ct):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    host = libc.syscall(250, 0, -3, 0)
+    r = ct.report()
+    assert r["session_keyring"] > 0
+    assert r["session_keyring"] != host

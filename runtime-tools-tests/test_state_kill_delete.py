@@ -91,6 +91,15 @@ def test_kill_bad_signal_is_error(ct):
     assert ct.status() == "created"
 
 
+def test_kill_stopped_is_error(ct):
+    ct.create()
+    ct.start()
+    ct.wait_stopped()
+    p = ct.kill(ct.id, "KILL", check=False)
+    assert p.returncode == 1
+    assert ct.status() == "stopped"
+
+
 def test_kill_unknown_id_is_error(env):
     p = env.rt("kill", "no-such-ctr", "KILL")
     assert p.returncode == 1

@@ -2,7 +2,8 @@
 //!
 //! `checker report [PROBE...]` prints the facts the conformance suite asserts on: ids, groups,
 //! umask, cwd, capability sets, NoNewPrivs, rlimits, oom_score_adj, hostname/domainname,
-//! namespaces (inode of every /proc/self/ns/* link), open fds, mountinfo, env, and the results of
+//! namespaces (inode of every /proc/self/ns/* link), open fds, mountinfo, env, session keyring,
+//! isatty of fds 0-2, and the results of
 //! the probes named on the command line:
 //!   --stat PATH     lstat (and the symlink target) of PATH
 //!   --read PATH     contents of a file (up to 64 KiB, lossy UTF-8) or the entries of a directory
@@ -379,6 +380,26 @@ fn ptmx_probe() -> Value {
     res
 }
 
+/// Serial of the session keyring, or -errno when there is none (keyctl(2), create = 0).
+fn session_keyring() -> i64 {
+    const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
+    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+    // SAFETY: keyctl(KEYCTL_GET_KEYRING_ID, ...) only reads; no pointers are passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_GET_KEYRING_ID,
+            KEY_SPEC_SESSION_KEYRING,
+            0 as libc::c_long,
+        )
+    };
+    if r < 0 {
+        -(std::io::Error::last_os_error().raw_os_error().unwrap_or(0) as i64)
+    } else {
+        r as i64
+    }
+}
+
 fn report(args: &[String]) -> Result<Value, String> {
     let mut stat = Map::new();
     let mut read = Map::new();
@@ -447,6 +468,7 @@ fn report(args: &[String]) -> Result<Value, String> {
         mask = libc::umask(mask);
         libc::umask(mask);
     }
+    let isatty: Vec<bool> = (0..3).map(unsafe_isatty).collect();
     Ok(json!({
         "pid": pid,
         "ppid": ppid,
@@ -468,6 +490,8 @@ fn report(args: &[String]) -> Result<Value, String> {
         "uid_map": fs::read_to_string("/proc/self/uid_map").unwrap_or_default(),
         "gid_map": fs::read_to_string("/proc/self/gid_map").unwrap_or_default(),
         "cgroup": fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+        "session_keyring": session_keyring(),
+        "isatty": isatty,
         "stat": stat,
         "read": read,
         "open_w": open_w,
@@ -475,6 +499,11 @@ fn report(args: &[String]) -> Result<Value, String> {
         "create": create,
         "ptmx": ptmx,
     }))
+}
+
+fn unsafe_isatty(fd: i32) -> bool {
+    // SAFETY: isatty only inspects the fd.
+    unsafe { libc::isatty(fd) == 1 }
 }
 
 fn main() {
