@@ -73,5 +73,8 @@ echo "state dir after delete: [$(ls "$root")]"
 step "container output"
 cat "$tmp/out"
 [ -s "$tmp/err" ] && { echo "container stderr:"; cat "$tmp/err"; }
-grep -q "hello from a husk container" "$tmp/out"
+if ! grep -q "hello from a husk container" "$tmp/out"; then
+  echo "quickstart: FAILED: the container did not print its greeting"
+  exit 1
+fi
 step "quickstart ok"

@@ -212,3 +212,12 @@ def test_no_pivot(ct):
     assert "checker" in r["read"]["/"]["entries"]
     assert r["cwd"] == "/"
     assert mount_at(r, "/proc")["fstype"] == "proc"
+
+
+def test_rbind_rro_recursive_readonly(env, ct, src_with_submount):
+    # "rro": read-only applied recursively (mount_setattr AT_RECURSIVE), submounts included
+    ct.config["mounts"].append({"destination": "/mnt/rro", "type": "bind",
+                                "source": src_with_submount, "options": ["rbind", "rro"]})
+    r = ct.report("--create", "/mnt/rro", "--create", "/mnt/rro/sub")
+    assert r["create"]["/mnt/rro"] == "EROFS"
+    assert r["create"]["/mnt/rro/sub"] == "EROFS"

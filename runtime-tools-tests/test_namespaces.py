@@ -78,3 +78,13 @@ def test_join_namespace_of_wrong_type_refused(env, ct):
         ct.start(check=False)
     assert p.returncode == 1
     assert leftovers(env, ct) == []
+
+
+def test_time_namespace_offsets(ct):
+    ct.config["linux"]["namespaces"].append({"type": "time"})
+    ct.config["linux"]["timeOffsets"] = {"monotonic": {"secs": 864000, "nanosecs": 0},
+                                         "boottime": {"secs": 864000, "nanosecs": 0}}
+    r = ct.report("--read", "/proc/uptime")
+    host_uptime = float(open("/proc/uptime").read().split()[0])
+    uptime = float(r["read"]["/proc/uptime"]["content"].split()[0])
+    assert uptime - host_uptime > 864000 - 60
