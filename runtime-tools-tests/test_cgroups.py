@@ -93,3 +93,14 @@ def test_container_sees_own_cgroup(ct):
     r = ct.report()
     for line in r["cgroup"].splitlines():
         assert line.endswith(":/"), "cgroup namespace root is not the container's cgroup: %s" % line
+
+
+def test_blkio_throttle(ct):
+    if not os.path.exists(os.path.join(CG, "blkio", "blkio.throttle.read_bps_device")):
+        pytest.skip("no v1 blkio throttling")
+    st = os.stat("/")
+    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
+    ct.config["linux"]["resources"]["blockIO"] = {
+        "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}]}
+    ct.create()
+    assert "%d:%d 1048576" % (major, minor) in cg_file(ct, "blkio", "blkio.throttle.read_bps_device")

@@ -9,6 +9,11 @@ import pytest
 import rtt
 
 
+def test_args_passed_exactly(ct):
+    ct.config["process"]["args"] = ["sh", "-c", 'printf "[%s]" "$@"', "sh", "a b", "", "c'd", "$HOME", "*"]
+    assert ct.run_to_end() == "[a b][][c'd][$HOME][*]"
+
+
 def test_hostname(ct):
     ct.config["hostname"] = "husk-host"
     r = ct.report()
