@@ -221,3 +221,23 @@ def test_rbind_rro_recursive_readonly(env, ct, src_with_submount):
     r = ct.report("--create", "/mnt/rro", "--create", "/mnt/rro/sub")
     assert r["create"]["/mnt/rro"] == "EROFS"
     assert r["create"]["/mnt/rro/sub"] == "EROFS"
+
+
+def test_proc_mount_data_options(ct):
+    for m in ct.config["mounts"]:
+        if m["destination"] == "/proc":
+            m["options"] = ["nosuid", "noexec", "nodev", "hidepid=2"]
+    r = ct.report()
+    m = mount_at(r, "/proc")
+    assert m["fstype"] == "proc"
+    assert {"nosuid", "noexec", "nodev"} <= set(m["options"])
+    assert "hidepid=invisible" in m["super_options"] or "hidepid=2" in m["super_options"]
+
+
+def test_mqueue_and_sysfs_flags(ct):
+    r = ct.report()
+    mq = mount_at(r, "/dev/mqueue")
+    assert mq["fstype"] == "mqueue"
+    assert {"nosuid", "noexec", "nodev"} <= set(mq["options"])
+    sysfs = mount_at(r, "/sys")
+    assert {"ro", "nosuid", "noexec", "nodev"} <= set(sysfs["options"])
