@@ -6,10 +6,3 @@ def mount_at(report, path):
     found = [m for m in report["mountinfo"] if m["mountpoint"] == path]
     return found[-1] if found else None
 
-
-def ns_inode(link):
-    return link if isinstance(link, str) else None
-
-
-def cap_hex(status_value):
-    return int(status_value, 16)

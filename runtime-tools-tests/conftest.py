@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import tempfile
 import time
@@ -73,10 +72,6 @@ def reap_all():
             return
         if pid == 0:
             return
-
-
-class RuntimeError_(Exception):
-    pass
 
 
 class Container:
@@ -243,7 +238,6 @@ class Container:
                     os.kill(int(pid), signal.SIGKILL)
             except OSError:
                 pass
-        time.sleep(0) 
         for p in self.cgroup_dirs():
             for _ in range(50):
                 rtt.rmdir_cgroup_tree(p)

@@ -7,10 +7,8 @@ import copy
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))

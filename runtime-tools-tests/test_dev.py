@@ -1,5 +1,4 @@
 """/dev: default devices, linux.devices, devices cgroup, /dev/pts + ptmx, /dev/fd and std*, /dev/shm."""
-import os
 
 import pytest
 

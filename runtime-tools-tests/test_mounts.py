@@ -1,6 +1,5 @@
 """Root filesystem and `mounts`: types, options, propagation, masked and readonly paths."""
 import os
-import subprocess
 
 import pytest
 

@@ -1,6 +1,5 @@
 """Namespaces: new ones differ from the host's, absent ones are shared, joined ones by path."""
 import os
-import subprocess
 
 import pytest
 

@@ -1,9 +1,6 @@
 """User namespace with uid/gid mappings."""
 import os
 
-import pytest
-
-from checks import mount_at
 
 MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 
@@ -46,7 +43,6 @@ def test_user_namespace_nonroot_user(ct):
     ct.config["process"]["user"] = {"uid": 1000, "gid": 1000}
     r = ct.report()
     assert r["status"]["Uid"].split() == ["1000"] * 4
-    host = open("/proc/self/status").read()
     assert r["ns"]["user"] != os.readlink("/proc/self/ns/user")
 
 
