@@ -1,0 +1,68 @@
+#!/bin/bash
+# hack/conformance-matrix.sh: run runtime-tools-tests/ against husk, runc and crun and write
+# docs/conformance.md (per case: husk vs runc vs crun, and why runc/crun fail what they fail).
+# Each run happens in a private mount namespace with its own /dev/null (host.md); crun's also gets
+# a /sys/fs/cgroup that is a tmpfs holding bind mounts of the v1 hierarchies only (crun 1.8.1
+# refuses hybrid hosts). Nothing on the host changes.
+# Env: ONLY=name (run just that runtime; the others' columns are left out), HUSK (default target/release/husk, built if cargo is there), RUNC, CRUN, OUT (docs/conformance.md).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+exec </dev/null
+[ "$(id -u)" = 0 ] || { echo "conformance-matrix: must run as root" >&2; exit 1; }
+husk=${HUSK:-$repo/target/release/husk}
+runc=${RUNC:-/usr/sbin/runc}
+crun=${CRUN:-/usr/bin/crun}
+out=${OUT:-$repo/docs/conformance.md}
+
+if [ -z "${HUSK:-}" ] && command -v cargo >/dev/null; then cargo build --release -q || true; fi
+(cd runtime-tools-tests/checker &&
+  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -q --target x86_64-unknown-linux-gnu) || exit 1
+
+work=$(mktemp -d /tmp/husk-matrix.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# run_suite NAME BINARY [crun]: junit XML in $work/NAME.xml
+run_suite() {
+  local name=$1 bin=$2 v1only=${3:-}
+  if [ ! -x "$bin" ]; then echo "$name: no binary at $bin"; return; fi
+  if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return; fi
+  echo "==> $name ($bin)"
+  RUNTIME=$bin V1ONLY=$v1only XML=$work/$name.xml unshare -m --propagation private /bin/bash -c '
+    set -e
+    d=$(mktemp -d /tmp/husk-matrix-ns.XXXXXX)
+    mount -t tmpfs -o size=16k,mode=755 husk-matrix "$d"
+    mknod -m 666 "$d/null" c 1 3
+    mount --bind "$d/null" /dev/null
+    if [ -n "$V1ONLY" ]; then
+      mkdir "$d/stage"
+      mount -t tmpfs -o size=16k husk-matrix-stage "$d/stage"
+      hier=()
+      for c in /sys/fs/cgroup/*; do
+        n=$(basename "$c")
+        [ "$n" = unified ] && continue
+        if [ -L "$c" ]; then continue; fi
+        mountpoint -q "$c" || continue
+        mkdir "$d/stage/$n"; mount --bind "$c" "$d/stage/$n"; hier+=("$n")
+      done
+      links=$(cd /sys/fs/cgroup && for l in *; do [ -L "$l" ] && echo "$l:$(readlink "$l")"; done || true)
+      mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+      for n in "${hier[@]}"; do mkdir "/sys/fs/cgroup/$n"; mount --move "$d/stage/$n" "/sys/fs/cgroup/$n"; done
+      for l in $links; do ln -s "${l#*:}" "/sys/fs/cgroup/${l%%:*}"; done
+    fi
+    set +e
+    timeout 1500 /usr/bin/python3 -m pytest -q runtime-tools-tests --junitxml="$XML" -o junit_family=xunit1
+    exit 0' 2>&1 | tail -3
+}
+
+run_suite husk "$husk"
+run_suite runc "$runc"
+run_suite crun "$crun" v1only
+
+ver() { [ -x "$1" ] && "$1" --version 2>/dev/null | head -1; }
+mkdir -p "$(dirname "$out")"
+/usr/bin/python3 runtime-tools-tests/matrix.py "$out" \
+  "husk=$work/husk.xml:$(ver "$husk")" "runc=$work/runc.xml:$(ver "$runc")" "crun=$work/crun.xml:$(ver "$crun")"
+echo "wrote $out"
+devnull=$(stat -c '%A %U:%G' /dev/null)
+[ "$devnull" = "crw-rw-rw- root:root" ] || { echo "host /dev/null changed: $devnull"; exit 1; }

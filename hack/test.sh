@@ -1,0 +1,79 @@
+#!/bin/bash
+# hack/test.sh: install what the tests need, build husk and the checker, run the unit tests
+# (cargo test) and the conformance suite (runtime-tools-tests/) against target/release/husk.
+# Runs as root, non-interactively (CI=true, no stdin, no tty). Exits non-zero on any failure.
+# RUNTIME=/path overrides the runtime under test (e.g. /usr/sbin/runc); extra arguments go to
+# pytest (e.g. hack/test.sh -k lifecycle).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+export DEBIAN_FRONTEND=noninteractive
+exec </dev/null
+[ "$(id -u)" = 0 ] || { echo "test.sh: must run as root" >&2; exit 1; }
+start=$(date +%s)
+fail=0
+
+step() { printf '\n==> %s\n' "$*"; }
+
+pkgs=(busybox-static runc crun python3 python3-pytest strace)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  step "apt-get install (missing: ${missing[*]})"
+  apt-get update -q || exit 1
+  apt-get install -y --no-install-recommends "${pkgs[@]}" || exit 1
+fi
+command -v cargo >/dev/null || { echo "test.sh: cargo not found (install Rust: https://rustup.rs)" >&2; exit 1; }
+
+if [ -z "${RUNTIME:-}" ]; then
+  step "cargo build --release"
+  cargo build --release || exit 1
+fi
+runtime=${RUNTIME:-$repo/target/release/husk}
+
+step "build the checker (static)"
+(cd runtime-tools-tests/checker &&
+  RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu) || exit 1
+
+unit="skipped"
+if [ -z "${RUNTIME:-}" ]; then
+  step "cargo test"
+  if cargo test; then unit="ok"; else unit="FAILED"; fail=1; fi
+fi
+
+# The suite runs in a private mount namespace whose /dev/null is a fresh node of its own, bound
+# over the host's: a runtime that chowns or chmods the /dev/null it binds into a container
+# (host.md) cannot change the host's node.
+step "conformance suite against $runtime"
+log=$(mktemp /tmp/husk-test-log.XXXXXX)
+RUNTIME=$runtime unshare -m --propagation private /bin/bash -c '
+  set -e
+  d=$(mktemp -d /tmp/husk-test-dev.XXXXXX)
+  mount -t tmpfs -o size=16k,mode=755 husk-test-dev "$d"
+  mknod -m 666 "$d/null" c 1 3
+  mount --bind "$d/null" /dev/null
+  set +e
+  timeout 1500 /usr/bin/python3 -m pytest -q runtime-tools-tests "$@"
+  rc=$?
+  umount /dev/null; umount "$d"; rmdir "$d"
+  exit $rc' test-suite "$@" 2>&1 | tee "$log"
+suite_rc=${PIPESTATUS[0]}
+[ "$suite_rc" = 0 ] || fail=1
+
+summary=$(grep -E '^=*.*(passed|failed|error)' "$log" | tail -1)
+rm -f "$log"
+passed=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<" $summary"); passed=${passed:-0}
+failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<" $summary"); failed=${failed:-0}
+errors=$(sed -nE 's/.* ([0-9]+) errors?.*/\1/p' <<<" $summary"); errors=${errors:-0}
+failed=$((failed + errors))
+
+devnull=$(stat -c '%A %U:%G %t:%T' /dev/null)
+if [ "$devnull" != "crw-rw-rw- root:root 1:3" ]; then
+  echo "host /dev/null changed: $devnull"
+  fail=1
+fi
+
+echo
+echo "cargo test: $unit; conformance ($(basename "$runtime")): $summary; $(( $(date +%s) - start ))s"
+echo "$passed passed, $failed failed"
+exit $fail

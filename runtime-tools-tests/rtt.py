@@ -1,0 +1,251 @@
+"""Helpers of the conformance suite: the runtime under test, busybox bundles, containers.
+
+Also a small CLI used by hack/mkbundle.sh:
+    python3 rtt.py bundle DIR [--cgroups-path P] [--checker PATH] [--] [ARGS...]
+"""
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+RUNTIME = os.environ.get("RUNTIME") or os.path.join(REPO, "target", "release", "husk")
+CHECKER = os.environ.get("CHECKER") or os.path.join(
+    HERE, "checker", "target", "x86_64-unknown-linux-gnu", "release", "checker")
+BUSYBOX = os.environ.get("BUSYBOX", "/bin/busybox")
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP_PARENT = "husk-test"
+TIMEOUT = 30
+
+# `runc spec` (runc 1.1.5) output, verbatim: the template every bundle starts from.
+RUNC_SPEC = {
+    "ociVersion": "1.0.2-dev",
+    "process": {
+        "terminal": True,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["sh"],
+        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+        "cwd": "/",
+        "capabilities": {
+            "bounding": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "effective": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "permitted": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+            "ambient": ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        },
+        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        "noNewPrivileges": True,
+    },
+    "root": {"path": "rootfs", "readonly": True},
+    "hostname": "runc",
+    "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+    ],
+    "linux": {
+        "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+        "namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                       {"type": "uts"}, {"type": "mount"}],
+        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+                        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                        "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
+        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                          "/proc/sysrq-trigger"],
+    },
+}
+
+CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+        "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+        "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+        "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"]
+
+
+def cap_mask(names):
+    m = 0
+    for n in names:
+        m |= 1 << CAPS.index(n)
+    return m
+
+
+def spec_template():
+    return copy.deepcopy(RUNC_SPEC)
+
+
+def runtime_version():
+    try:
+        p = subprocess.run([RUNTIME, "--version"], capture_output=True, text=True, timeout=10)
+    except OSError as e:
+        return None, str(e)
+    return p, p.stdout
+
+
+def runtime_name():
+    p, out = runtime_version()
+    if p is None or not out.strip():
+        return "unknown"
+    return out.splitlines()[0].split()[0]
+
+
+def is_husk():
+    p, out = runtime_version()
+    return bool(p) and out.startswith("husk version")
+
+
+def make_rootfs(rootfs, checker=CHECKER):
+    """A busybox-static rootfs: bin/busybox + applet symlinks, /etc/passwd, /etc/group."""
+    os.makedirs(os.path.join(rootfs, "bin"), exist_ok=True)
+    shutil.copy2(BUSYBOX, os.path.join(rootfs, "bin", "busybox"))
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    for a in applets:
+        if a != "busybox":
+            link = os.path.join(rootfs, "bin", a)
+            if not os.path.lexists(link):
+                os.symlink("busybox", link)
+    for d in ("etc", "proc", "sys", "dev", "tmp", "root"):
+        os.makedirs(os.path.join(rootfs, d), exist_ok=True)
+    os.chmod(os.path.join(rootfs, "tmp"), 0o1777)
+    with open(os.path.join(rootfs, "etc", "passwd"), "w") as f:
+        f.write("root:x:0:0:root:/root:/bin/sh\n"
+                "user:x:1000:1000:user:/tmp:/bin/sh\n"
+                "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+    with open(os.path.join(rootfs, "etc", "group"), "w") as f:
+        f.write("root:x:0:\ntty:x:5:\nusers:x:100:\nuser:x:1000:\nnogroup:x:65534:\n")
+    if checker and os.path.exists(checker):
+        shutil.copy2(checker, os.path.join(rootfs, "checker"))
+        os.chmod(os.path.join(rootfs, "checker"), 0o755)
+
+
+def make_config(args, cgroups_path=None):
+    c = spec_template()
+    c["process"]["terminal"] = False
+    c["process"]["args"] = list(args)
+    if cgroups_path:
+        c["linux"]["cgroupsPath"] = cgroups_path
+    return c
+
+
+def write_config(bundle, config):
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+
+
+def make_bundle(bundle, args, cgroups_path=None, checker=CHECKER):
+    os.makedirs(bundle, exist_ok=True)
+    os.chmod(bundle, 0o755)
+    make_rootfs(os.path.join(bundle, "rootfs"), checker)
+    c = make_config(args, cgroups_path)
+    write_config(bundle, c)
+    return c
+
+
+def short_id(prefix="ht"):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def cgroup_dirs(rel):
+    """Existing dirs named /sys/fs/cgroup/<every hierarchy>/<rel>."""
+    out = []
+    try:
+        ctrls = sorted(os.listdir(CGROUP_ROOT))
+    except OSError:
+        return out
+    for c in ctrls:
+        p = os.path.join(CGROUP_ROOT, c, rel.lstrip("/"))
+        if os.path.isdir(p):
+            out.append(p)
+    return out
+
+
+def rmdir_cgroup_tree(path):
+    """rmdir a cgroup dir and its children, deepest first (cgroup dirs refuse rm -r)."""
+    if not os.path.isdir(path):
+        return
+    for dirpath, dirnames, _ in os.walk(path, topdown=False):
+        for d in dirnames:
+            try:
+                os.rmdir(os.path.join(dirpath, d))
+            except OSError:
+                pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+def proc_starttime(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        return s[s.rindex(")") + 2:].split()[19]
+    except (OSError, ValueError):
+        return None
+
+
+def proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            s = f.read()
+        return s[s.rindex(")") + 2:].split()[0]
+    except (OSError, ValueError):
+        return None
+
+
+def pid_alive(pid):
+    st = proc_state(pid)
+    return st is not None and st not in ("Z", "X")
+
+
+def try_reap(pid):
+    """Reap pid if it is our (subreaper) child and has exited; returns its wait status or None."""
+    try:
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return status if wpid == pid else None
+
+
+def main(argv):
+    if len(argv) < 2 or argv[0] != "bundle":
+        print(__doc__, file=sys.stderr)
+        return 2
+    d = argv[1]
+    rest = argv[2:]
+    cg = None
+    checker = None
+    while rest and rest[0].startswith("--"):
+        if rest[0] == "--":
+            rest = rest[1:]
+            break
+        if rest[0] == "--cgroups-path":
+            cg, rest = rest[1], rest[2:]
+        elif rest[0] == "--checker":
+            checker, rest = rest[1], rest[2:]
+        else:
+            print("unknown option %s" % rest[0], file=sys.stderr)
+            return 2
+    make_bundle(d, rest or ["sh"], cg, checker)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,106 @@
+"""Cgroups (read on the host under /sys/fs/cgroup/<ctrl>/husk-test/<id>): dirs made at create,
+init joined before the workload runs, resource limits written, everything removed at delete."""
+import os
+
+import pytest
+
+import rtt
+
+CG = rtt.CGROUP_ROOT
+
+
+def cg_file(c, ctrl, name):
+    p = os.path.join(CG, ctrl, c.cgroups_path.lstrip("/"), name)
+    with open(p) as f:
+        return f.read().strip()
+
+
+def v1(ctrl):
+    return os.path.exists(os.path.join(CG, ctrl, "cgroup.procs")) and \
+        not os.path.exists(os.path.join(CG, "cgroup.controllers"))
+
+
+@pytest.mark.parametrize("ctrl", ["memory", "cpu", "pids", "devices", "freezer", "cpuset"])
+def test_init_joins_cgroup_at_create(ct, ctrl):
+    if not v1(ctrl):
+        pytest.skip("no v1 %s hierarchy" % ctrl)
+    ct.create()
+    procs = cg_file(ct, ctrl, "cgroup.procs").split()
+    assert str(ct.pid) in procs
+
+
+def test_memory_limit(ct):
+    ct.config["linux"]["resources"]["memory"] = {"limit": 64 << 20, "reservation": 32 << 20}
+    ct.create()
+    assert int(cg_file(ct, "memory", "memory.limit_in_bytes")) == 64 << 20
+    assert int(cg_file(ct, "memory", "memory.soft_limit_in_bytes")) == 32 << 20
+
+
+def test_memory_swap_limit(ct):
+    if not os.path.exists(os.path.join(CG, "memory", "memory.memsw.limit_in_bytes")):
+        pytest.skip("no swap accounting")
+    ct.config["linux"]["resources"]["memory"] = {"limit": 64 << 20, "swap": 96 << 20}
+    ct.create()
+    assert int(cg_file(ct, "memory", "memory.memsw.limit_in_bytes")) == 96 << 20
+
+
+def test_cpu_shares_quota_period(ct):
+    ct.config["linux"]["resources"]["cpu"] = {"shares": 512, "quota": 50000, "period": 100000}
+    ct.create()
+    assert int(cg_file(ct, "cpu", "cpu.shares")) == 512
+    assert int(cg_file(ct, "cpu", "cpu.cfs_quota_us")) == 50000
+    assert int(cg_file(ct, "cpu", "cpu.cfs_period_us")) == 100000
+
+
+def test_cpuset(ct):
+    ct.config["linux"]["resources"]["cpu"] = {"cpus": "0", "mems": "0"}
+    ct.create()
+    assert cg_file(ct, "cpuset", "cpuset.cpus") == "0"
+    assert cg_file(ct, "cpuset", "cpuset.mems") == "0"
+
+
+def test_pids_limit(ct):
+    ct.config["linux"]["resources"]["pids"] = {"limit": 64}
+    ct.create()
+    assert cg_file(ct, "pids", "pids.max") == "64"
+
+
+def test_pids_limit_enforced(ct):
+    # sh + 2 sleeps fill pids.max=3; the third fork fails (busybox sh then exits)
+    ct.config["linux"]["resources"]["pids"] = {"limit": 3}
+    ct.config["process"]["args"] = [
+        "sh", "-c", "sleep 30 & sleep 30 & echo two; sleep 30 & echo three"]
+    out = ct.run_to_end()
+    assert "two" in out
+    assert "three" not in out
+    assert "fork" in ct.errors()
+
+
+def test_cgroup_dirs_removed_at_delete(ct):
+    ct.config["linux"]["resources"]["pids"] = {"limit": 64}
+    ct.create()
+    made = ct.cgroup_dirs()
+    assert made
+    ct.start()
+    ct.wait_stopped()
+    ct.delete()
+    assert ct.cgroup_dirs() == []
+    assert not any(os.path.exists(d) for d in made)
+
+
+def test_container_sees_own_cgroup(ct):
+    ct.config["linux"]["namespaces"].append({"type": "cgroup"})
+    r = ct.report()
+    for line in r["cgroup"].splitlines():
+        assert line.endswith(":/"), "cgroup namespace root is not the container's cgroup: %s" % line
+
+
+def test_blkio_throttle(ct):
+    if not os.path.exists(os.path.join(CG, "blkio", "blkio.throttle.read_bps_device")):
+        pytest.skip("no v1 blkio throttling")
+    st = os.stat("/")
+    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
+    ct.config["linux"]["resources"]["blockIO"] = {
+        "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}]}
+    ct.create()
+    assert "%d:%d 1048576" % (major, minor) in cg_file(ct, "blkio", "blkio.throttle.read_bps_device")

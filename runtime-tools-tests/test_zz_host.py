@@ -1,0 +1,22 @@
+"""Host-side checks after the cases above ran (this file's name sorts last)."""
+import os
+import stat
+
+import rtt
+
+
+def test_host_dev_null_unchanged():
+    # runtimes have been seen to chown the host's /dev/null when binding it into a container
+    st = os.stat("/dev/null")
+    assert stat.S_ISCHR(st.st_mode)
+    assert os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3
+    assert stat.S_IMODE(st.st_mode) == 0o666, oct(st.st_mode)
+    assert (st.st_uid, st.st_gid) == (0, 0)
+
+
+def test_no_cgroup_dirs_left():
+    left = []
+    for parent in rtt.cgroup_dirs(rtt.CGROUP_PARENT):
+        left += [os.path.join(parent, d) for d in os.listdir(parent)
+                 if os.path.isdir(os.path.join(parent, d)) and d.startswith("ht-")]
+    assert left == []
