@@ -33,6 +33,9 @@ fn main() -> ExitCode {
         print!("{}", version());
         return ExitCode::SUCCESS;
     }
+    // Not dumpable: with a container sharing the host pid namespace, its root could otherwise
+    // open /proc/<husk pid>/exe and overwrite the host binary later (CVE-2019-5736).
+    let _ = nix::sys::prctl::set_dumpable(false);
     if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         eprintln!("opening log file {}: {e}", cli.log.as_deref().unwrap_or(std::path::Path::new("")).display());
         return ExitCode::from(1);

@@ -99,11 +99,11 @@ impl StateDir {
     pub fn create(root: &Path, id: &str) -> Result<Self> {
         fs::DirBuilder::new()
             .recursive(true)
-            .mode(0o711)
+            .mode(0o700)
             .create(root)
             .with_context(|| format!("creating state root {}", root.display()))?;
         let path = root.join(id);
-        match fs::DirBuilder::new().mode(0o711).create(&path) {
+        match fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::new(Kind::Exists, format!("container with id {id} already exists")));
