@@ -12,6 +12,8 @@ pub mod hooks;
 pub mod launch;
 pub mod logging;
 pub mod namespaces;
+pub mod netdev;
+pub mod resctrl;
 pub mod rootfs;
 pub mod security;
 pub mod spec;

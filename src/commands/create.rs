@@ -138,6 +138,14 @@ impl SpawnHooks for RuntimeHooks<'_> {
         let mut st = self.state.clone();
         st.pid = pid.as_raw();
         let json = st.hook_json(state::Status::Creating);
+        if let Some(linux) = st.config.linux().as_ref() {
+            if let Some(devs) = linux.net_devices() {
+                crate::netdev::move_devices(devs, pid)?;
+            }
+            if let Some(rdt) = linux.intel_rdt() {
+                crate::resctrl::apply(rdt, &st.id, pid)?;
+            }
+        }
         if let Some(h) = st.config.hooks().as_ref() {
             crate::hooks::run_hooks("prestart", h.prestart().as_deref().unwrap_or_default(), &json)?;
             crate::hooks::run_hooks("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &json)?;

@@ -65,6 +65,9 @@ pub fn destroy(st: &State, status: Status) -> Result<()> {
             crate::logging::warn(&format!("container {}: {e}", st.id));
         }
     }
+    if let Some(rdt) = st.config.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
+        crate::resctrl::remove(rdt, &st.id);
+    }
     cg.destroy().with_context(|| format!("removing cgroup {}", st.cgroup.path))
 }
 

@@ -108,7 +108,9 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         crate::logging::debug("no AppArmor/SELinux on this host: label requests are skipped");
     }
     let seccomp = st.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let pplan = ProcessPlan::from_process(&process, &st.rootfs, seccomp, a.preserve_fds).with_context(ctx)?;
+    let mut pplan = ProcessPlan::from_process(&process, &st.rootfs, seccomp, a.preserve_fds).with_context(ctx)?;
+    pplan.attrs =
+        crate::launch::attrs::ProcessAttrs::from_spec(&process, st.config.linux().as_ref()).with_context(ctx)?;
     let plan = ExecPlan::new(Pid::from_raw(st.pid), pplan).with_context(ctx)?;
     let cgroup = Cgroup::open(&st.cgroup).with_context(ctx)?;
     // The pty: to the caller's socket, or back to us for the foreground proxy.

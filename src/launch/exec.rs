@@ -88,6 +88,10 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>, lo
             let _ = nix::sys::wait::waitpid(p, None);
         }
     };
+    if let Err(e) = plan.process.attrs.pin_initial(first) {
+        kill_all(&pids);
+        return Err(e);
+    }
     if let Err(e) = cgroup.add_task(first) {
         kill_all(&pids);
         return Err(e.context("adding the exec process to the container's cgroup"));

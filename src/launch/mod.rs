@@ -2,6 +2,7 @@
 //! fork), the fork, and the parent's side of the set-up conversation. The init's side is
 //! [`child`]. One fork in the common case, no re-exec of husk: see docs/launch.md.
 
+pub mod attrs;
 pub mod child;
 pub mod exec;
 pub mod process;
@@ -85,13 +86,38 @@ impl InitPlan {
         let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
         sysctl.sort();
         rootfs.sysctl = sysctl;
-        let proc_plan =
+        let mut proc_plan =
             ProcessPlan::from_process(process, &input.rootfs, linux.seccomp().as_ref(), input.preserve_fds)?;
+        proc_plan.attrs = attrs::ProcessAttrs::from_spec(process, Some(linux))?;
         let hooks = spec.hooks().as_ref();
         let some = |v: &Option<Vec<oci_spec::runtime::Hook>>| v.as_ref().is_some_and(|v| !v.is_empty());
-        let has_runtime_hooks = hooks.is_some_and(|h| {
-            some(h.prestart()) || some(h.create_runtime()) || some(h.create_container()) || some(h.start_container())
-        });
+        // Network devices and Intel RDT need the init's pid and namespaces: the runtime
+        // handles them in the same round trip as the createRuntime hooks.
+        let net_devices = linux.net_devices().clone().unwrap_or_default();
+        crate::netdev::validate(&net_devices)?;
+        if !net_devices.is_empty()
+            && !linux
+                .namespaces()
+                .as_deref()
+                .unwrap_or_default()
+                .iter()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        {
+            return Err(Error::invalid_spec(
+                "linux.netDevices: moving devices needs a network namespace for the container",
+            ));
+        }
+        if let Some(rdt) = linux.intel_rdt() {
+            crate::resctrl::group_dir(rdt, input.id)?;
+        }
+        let runtime_setup = !net_devices.is_empty() || linux.intel_rdt().is_some();
+        let has_runtime_hooks = runtime_setup
+            || hooks.is_some_and(|h| {
+                some(h.prestart())
+                    || some(h.create_runtime())
+                    || some(h.create_container())
+                    || some(h.start_container())
+            });
         let create_container_hooks = hooks.and_then(|h| h.create_container().clone()).unwrap_or_default();
         let start_container_hooks = hooks.and_then(|h| h.start_container().clone()).unwrap_or_default();
         Ok(InitPlan {
@@ -178,6 +204,7 @@ pub fn spawn(
     drop(fifo);
     drop(console);
     let mut guard = ChildGuard { pids: vec![first] };
+    plan.process.attrs.pin_initial(first)?;
     cgroup.add_task(first).context("adding the init to its cgroup")?;
     if plan.ns.user_in_clone {
         write_id_maps(first, plan)?;

@@ -57,6 +57,8 @@ pub struct ProcessPlan {
     /// Inherited fds 3..3+preserve_fds stay open (LISTEN_FDS + --preserve-fds).
     pub preserve_fds: u32,
     pub oom_score_adj: Option<i32>,
+    /// Personality, scheduler, I/O priority, memory policy, CPU affinity.
+    pub attrs: super::attrs::ProcessAttrs,
 }
 
 pub fn cstrings(v: &[String], what: &str) -> Result<Vec<CString>> {
@@ -156,6 +158,7 @@ impl ProcessPlan {
             console_size: process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)),
             preserve_fds: preserve_fds + listen,
             oom_score_adj: process.oom_score_adj(),
+            attrs: super::attrs::ProcessAttrs::default(),
         })
     }
 }
@@ -190,6 +193,9 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
     }
     // c. The program must exist now, so that `create`/`exec` fail rather than `start`.
     let exe = find_executable(p)?;
+    // c2. Personality, memory policy, I/O priority, final CPU affinity, scheduler (still
+    //     privileged: real-time policies need CAP_SYS_NICE).
+    p.attrs.apply()?;
     // d. The user: bounding set, groups, gid, uid (permitted caps kept for step g).
     p.caps.drop_bounding()?;
     nix::sys::prctl::set_keepcaps(true).context("setting PR_SET_KEEPCAPS")?;

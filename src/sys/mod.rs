@@ -4,6 +4,7 @@
 
 pub mod fs;
 pub mod process;
+pub mod sched;
 pub mod seccomp;
 pub mod socket;
 pub mod tty;
