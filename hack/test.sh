@@ -15,7 +15,7 @@ fail=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
-pkgs=(busybox-static runc crun python3 python3-pytest strace)
+pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

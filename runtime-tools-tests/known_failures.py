@@ -7,6 +7,20 @@ machine (runc 1.1.5+ds1-1+deb12u1, crun 1.8.1-1+deb12u1); docs/conformance.md co
 
 KNOWN_FAILURES = {
     "runc": {
+        "test_personality_linux32": "runc 1.1.5 ignores linux.personality (support came in runc 1.2)",
+        "test_personality_unknown_domain_refused": "runc 1.1.5 ignores linux.personality, so an unknown domain is not refused",
+        "test_scheduler_batch_nice": "runc 1.1.5 ignores process.scheduler (runc 1.2)",
+        "test_scheduler_applies_to_exec": "runc 1.1.5 ignores process.scheduler (runc 1.2)",
+        "test_scheduler_bad_priority_refused": "runc 1.1.5 ignores process.scheduler, so a bad priority is not refused",
+        "test_io_priority": "runc 1.1.5 ignores process.ioPriority (runc 1.2)",
+        "test_io_priority_bad_level_refused": "runc 1.1.5 ignores process.ioPriority",
+        "test_memory_policy_bind": "runc 1.1.5 ignores linux.memoryPolicy (runtime-spec 1.3)",
+        "test_memory_policy_offline_node_refused": "runc 1.1.5 ignores linux.memoryPolicy",
+        "test_memory_policy_nodes_with_default_refused": "runc 1.1.5 ignores linux.memoryPolicy",
+        "test_exec_cpu_affinity_final": "runc 1.1.5 ignores process.execCPUAffinity (runc 1.2)",
+        "test_exec_cpu_affinity_for_exec": "runc 1.1.5 ignores process.execCPUAffinity",
+        "test_net_device_moved_and_renamed": "runc 1.1.5 ignores linux.netDevices (runtime-spec 1.3)",
+        "test_net_device_missing_refused": "runc 1.1.5 ignores linux.netDevices, so a missing device is not refused",
         "test_unknown_oci_major_refused": "runc 1.1.5 does not check ociVersion; creates the container",
         "test_domainname": "runc 1.1.5 ignores the domainname field (support came in runc 1.2)",
         "test_concurrent_create_same_id": "flaky: runc 1.1.5 does not serialize creates of one id: sometimes two of four concurrent creates succeed, or all fail ('exec fifo ... exists')",
