@@ -17,8 +17,27 @@ pub fn load(bundle: &Path) -> Result<Spec> {
     Ok(spec)
 }
 
+/// oci-spec 0.10 names two scheduler flags differently from the runtime-spec
+/// (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`): accept the spec's names.
+pub fn normalize(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const FIXES: [(&str, &str); 2] = [
+        ("\"SCHED_FLAG_RESET_ON_FORK\"", "\"SCHED_RESET_ON_FORK\""),
+        ("\"SCHED_FLAG_DL_OVERRUN\"", "\"SCHED_FLAG_D_L_OVERRUN\""),
+    ];
+    let s = String::from_utf8_lossy(text);
+    if !FIXES.iter().any(|(from, _)| s.contains(from)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = s.into_owned();
+    for (from, to) in FIXES {
+        out = out.replace(from, to);
+    }
+    std::borrow::Cow::Owned(out.into_bytes())
+}
+
 /// Parse config.json text; on failure, say where (JSON path, line and column) and why.
 pub fn parse(text: &[u8]) -> Result<Spec> {
+    let text = &*normalize(text);
     serde_json::from_slice::<Spec>(text).map_err(|e| {
         let at = json_path_at(text, e.line(), e.column());
         let mut why = e.to_string();
@@ -221,6 +240,14 @@ mod tests {
         let text = br#"{"ociVersion": "1.0.2", "mounts": [{"destination": "/a"}, {"destination": 5}]}"#;
         let e = parse(text).unwrap_err().to_string();
         assert!(e.starts_with("mounts[1].destination:"), "{e}");
+    }
+
+    #[test]
+    fn runtime_spec_scheduler_flag_names_parse() {
+        let mut v = minimal();
+        v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN"]});
+        let spec = parse(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(spec.process().as_ref().unwrap().scheduler().as_ref().unwrap().flags().as_ref().unwrap().len(), 2);
     }
 
     #[test]

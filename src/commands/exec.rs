@@ -19,6 +19,7 @@ use crate::state::{StateDir, Status};
 fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
     if let Some(path) = &a.process {
         let text = std::fs::read(path).map_err(|e| Error::io(e, format!("reading process file {}", path.display())))?;
+        let text = crate::spec::normalize(&text);
         return serde_json::from_slice(&text).map_err(|e| {
             let at = crate::spec::json_path_at(&text, e.line(), e.column());
             Error::invalid_spec(format!("process file {}: {at}: {e}", path.display()))

@@ -34,14 +34,20 @@ pub fn kill(cli: &Cli, a: &KillArgs) -> Result<()> {
             return cg.thaw().with_context(|| format!("thawing container {} after signalling it", a.id));
         }
         if status == Status::Stopped && cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
-            return Err(Error::bad_state(format!("container {} is not running", a.id)));
+            return Err(not_running(&a.id));
         }
         return cg.kill_all(sig).with_context(|| format!("signalling all processes of container {}", a.id));
     }
     if matches!(status, Status::Stopped | Status::Creating) {
-        return Err(Error::bad_state(format!("container {} is not running", a.id)));
+        return Err(not_running(&a.id));
     }
     signal_init(&st, sig).with_context(|| format!("sending {sig} to container {}", a.id))
+}
+
+/// containerd matches runc's wording "container not running" to treat a kill of an exited
+/// container as done: keep those words.
+fn not_running(id: &str) -> Error {
+    Error::bad_state(format!("cannot signal container {id}: container not running"))
 }
 
 /// Signal the init through a pidfd opened and then checked against the recorded start
@@ -50,7 +56,7 @@ pub fn signal_init(st: &State, sig: Signal) -> Result<()> {
     let pid = Pid::from_raw(st.pid);
     let fd = pidfd_open(pid).map_err(|e| Error::sys(e, format!("opening pidfd of init {pid}")))?;
     if !st.init_alive() {
-        return Err(Error::bad_state(format!("init {pid} is not running")));
+        return Err(Error::bad_state(format!("init {pid}: container not running")));
     }
     pidfd_send_signal(fd.as_fd(), sig as i32).map_err(|e| Error::sys(e, format!("signalling init {pid}")))
 }

@@ -268,7 +268,7 @@ mod tests {
     #[test]
     fn scheduler_validation() {
         let s: oci_spec::runtime::Scheduler = serde_json::from_value(
-            serde_json::json!({"policy": "SCHED_FIFO", "priority": 10, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}),
+            serde_json::json!({"policy": "SCHED_FIFO", "priority": 10, "flags": ["SCHED_RESET_ON_FORK"]}),
         )
         .unwrap();
         let a = encode_scheduler(&s).unwrap();
