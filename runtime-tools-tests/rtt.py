@@ -164,9 +164,18 @@ def short_id(prefix="ht"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
 
 
+def is_cgroup2():
+    """A pure (unified) cgroup v2 host: /sys/fs/cgroup itself is the cgroup2 root."""
+    return os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))
+
+
 def cgroup_dirs(rel):
-    """Existing dirs named /sys/fs/cgroup/<every hierarchy>/<rel>."""
+    """Existing dirs named /sys/fs/cgroup/<every hierarchy>/<rel> (or /sys/fs/cgroup/<rel> on a
+    pure cgroup v2 host)."""
     out = []
+    if is_cgroup2():
+        p = os.path.join(CGROUP_ROOT, rel.lstrip("/"))
+        return [p] if os.path.isdir(p) else []
     try:
         ctrls = sorted(os.listdir(CGROUP_ROOT))
     except OSError:
