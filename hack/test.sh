@@ -67,6 +67,21 @@ failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<" $summary"); failed=${failed:
 errors=$(sed -nE 's/.* ([0-9]+) errors?.*/\1/p' <<<" $summary"); errors=${errors:-0}
 failed=$((failed + errors))
 
+# The cgroup v2 lane: the cases that touch cgroups, the lifecycle and kill/delete cases, in a
+# cgroup-v2-only QEMU guest (hack/vm/). HUSK_SKIP_VM=1 skips it.
+v2="skipped"
+if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
+  step "cgroup v2 lane (QEMU guest)"
+  v2log=$(mktemp /tmp/husk-test-v2.XXXXXX)
+  hack/vm/run.sh "RUNTIME=$runtime python3 -m pytest -q -p no:cacheprovider runtime-tools-tests/test_cgroup_v2.py runtime-tools-tests/test_lifecycle.py runtime-tools-tests/test_state_kill_delete.py" 2>&1 | tee "$v2log"
+  v2rc=${PIPESTATUS[0]}
+  v2=$(grep -E '(passed|failed|error)' "$v2log" | tail -1)
+  rm -f "$v2log"
+  v2p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<" $v2"); v2f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<" $v2")
+  passed=$((passed + ${v2p:-0})); failed=$((failed + ${v2f:-0}))
+  if [ "$v2rc" != 0 ]; then fail=1; [ -n "$v2f" ] || failed=$((failed + 1)); fi
+fi
+
 devnull=$(stat -c '%A %U:%G %t:%T' /dev/null)
 if [ "$devnull" != "crw-rw-rw- root:root 1:3" ]; then
   echo "host /dev/null changed: $devnull"
@@ -74,6 +89,6 @@ if [ "$devnull" != "crw-rw-rw- root:root 1:3" ]; then
 fi
 
 echo
-echo "cargo test: $unit; conformance ($(basename "$runtime")): $summary; $(( $(date +%s) - start ))s"
+echo "cargo test: $unit; conformance ($(basename "$runtime")): $summary; cgroup v2 lane: $v2; $(( $(date +%s) - start ))s"
 echo "$passed passed, $failed failed"
 exit $fail

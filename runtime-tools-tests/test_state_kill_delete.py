@@ -106,7 +106,8 @@ def test_kill_unknown_id_is_error(env):
 
 
 def _procs(c):
-    d = [p for p in c.cgroup_dirs() if "/pids/" in p or "/memory/" in p][0]
+    dirs = c.cgroup_dirs()
+    d = dirs[0] if rtt.is_cgroup2() else [p for p in dirs if "/pids/" in p or "/memory/" in p][0]
     return [int(x) for x in open(os.path.join(d, "cgroup.procs")).read().split()]
 
 
