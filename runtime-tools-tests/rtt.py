@@ -18,7 +18,9 @@ CHECKER = os.environ.get("CHECKER") or os.path.join(
     HERE, "checker", "target", "x86_64-unknown-linux-gnu", "release", "checker")
 BUSYBOX = os.environ.get("BUSYBOX", "/bin/busybox")
 CGROUP_ROOT = "/sys/fs/cgroup"
-CGROUP_PARENT = "husk-test"
+# One parent cgroup per suite session (husk-test-<pid>): sessions running side by side never
+# see or remove each other's cgroups. RTT_CGROUP_PARENT overrides it.
+CGROUP_PARENT = os.environ.get("RTT_CGROUP_PARENT") or "husk-test-%d" % os.getpid()
 TIMEOUT = 30
 
 # `runc spec` (runc 1.1.5) output, verbatim: the template every bundle starts from.

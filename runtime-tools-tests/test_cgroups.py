@@ -1,4 +1,4 @@
-"""Cgroups (read on the host under /sys/fs/cgroup/<ctrl>/husk-test/<id>): dirs made at create,
+"""Cgroups (read on the host under /sys/fs/cgroup/<ctrl>/husk-test-<pid>/<id>): dirs made at create,
 init joined before the workload runs, resource limits written, everything removed at delete."""
 import os
 
