@@ -4,7 +4,7 @@
 # Each run happens in a private mount namespace with its own /dev/null (host.md); crun's also gets
 # a /sys/fs/cgroup that is a tmpfs holding bind mounts of the v1 hierarchies only (crun 1.8.1
 # refuses hybrid hosts). Nothing on the host changes.
-# Env: ONLY=name (run just that runtime; the others' columns are left out), HUSK (default target/release/husk, built if cargo is there), RUNC, CRUN, OUT (docs/conformance.md).
+# Env: XMLDIR (keep the junit XML files there), ONLY=name (run just that runtime; the others' columns are left out), HUSK (default target/release/husk, built if cargo is there), RUNC, CRUN, OUT (docs/conformance.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -19,8 +19,12 @@ if [ -z "${HUSK:-}" ] && command -v cargo >/dev/null; then cargo build --release
 (cd runtime-tools-tests/checker &&
   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -q --target x86_64-unknown-linux-gnu) || exit 1
 
-work=$(mktemp -d /tmp/husk-matrix.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+if [ -n "${XMLDIR:-}" ]; then
+  work=$XMLDIR; mkdir -p "$work"       # keep the junit XML files
+else
+  work=$(mktemp -d /tmp/husk-matrix.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+fi
 
 # run_suite NAME BINARY [crun]: junit XML in $work/NAME.xml
 run_suite() {

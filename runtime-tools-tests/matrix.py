@@ -85,7 +85,10 @@ def main(argv):
         if res is None or n == "husk":
             continue
         known = KNOWN_FAILURES.get(n, {})
-        items = [(k, o, d) for k, (o, d) in sorted(res.items()) if o not in ("pass", "skip")]
+        items = [(k, o, d) for k, (o, d) in sorted(res.items())
+                 if o not in ("pass", "skip") or known.get(k[1], "").startswith("flaky:")]
+        items = [(k, "known flaky, passed this run" if o == "pass" else o, d)
+                 for k, o, d in items]
         lines.append("### %s" % n)
         lines.append("")
         if not items:
