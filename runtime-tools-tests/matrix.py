@@ -55,7 +55,7 @@ def main(argv):
              "on this project's test machine (hybrid cgroup v1 host, kernel 6.x, root without "
              "CAP_SYS_RESOURCE). crun runs in a private mount namespace whose /sys/fs/cgroup holds "
              "only the v1 hierarchies (crun 1.8.1 refuses hybrid hosts). Every run uses a private "
-             "/dev/null (see docs of hack/test.sh).", ""]
+             "/dev/null, as hack/test.sh does.", ""]
     lines.append("Runtimes:")
     for name, res, version in runs:
         if res is None:
