@@ -32,9 +32,10 @@ run_suite() {
   if [ ! -x "$bin" ]; then echo "$name: no binary at $bin"; return; fi
   if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return; fi
   echo "==> $name ($bin)"
-  RUNTIME=$bin V1ONLY=$v1only XML=$work/$name.xml unshare -m --propagation private /bin/bash -c '
+  local nsdir
+  nsdir=$(mktemp -d /tmp/husk-matrix-ns.XXXXXX)   # mounted on only inside the namespace
+  RUNTIME=$bin V1ONLY=$v1only XML=$work/$name.xml d=$nsdir unshare -m --propagation private /bin/bash -c '
     set -e
-    d=$(mktemp -d /tmp/husk-matrix-ns.XXXXXX)
     mount -t tmpfs -o size=16k,mode=755 husk-matrix "$d"
     mknod -m 666 "$d/null" c 1 3
     mount --bind "$d/null" /dev/null
@@ -57,6 +58,7 @@ run_suite() {
     set +e
     timeout 1500 /usr/bin/python3 -m pytest -q runtime-tools-tests --junitxml="$XML" -o junit_family=xunit1
     exit 0' 2>&1 | tail -3
+  rmdir "$nsdir"
 }
 
 run_suite husk "$husk"
