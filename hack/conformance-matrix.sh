@@ -4,7 +4,7 @@
 # Each run happens in a private mount namespace with its own /dev/null (host.md); crun's also gets
 # a /sys/fs/cgroup that is a tmpfs holding bind mounts of the v1 hierarchies only (crun 1.8.1
 # refuses hybrid hosts). Nothing on the host changes.
-# Env: ONLY=name (run just that runtime; the others' columns are left out), HUSK (default target/release/husk, built if cargo is there), RUNC, CRUN, OUT (docs/conformance.md).
+# Env: XMLDIR (keep the junit XML files there), ONLY=name (run just that runtime; the others' columns are left out), HUSK (default target/release/husk, built if cargo is there), RUNC, CRUN, OUT (docs/conformance.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -19,8 +19,12 @@ if [ -z "${HUSK:-}" ] && command -v cargo >/dev/null; then cargo build --release
 (cd runtime-tools-tests/checker &&
   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -q --target x86_64-unknown-linux-gnu) || exit 1
 
-work=$(mktemp -d /tmp/husk-matrix.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+if [ -n "${XMLDIR:-}" ]; then
+  work=$XMLDIR; mkdir -p "$work"       # keep the junit XML files
+else
+  work=$(mktemp -d /tmp/husk-matrix.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+fi
 
 # run_suite NAME BINARY [crun]: junit XML in $work/NAME.xml
 run_suite() {
@@ -28,9 +32,10 @@ run_suite() {
   if [ ! -x "$bin" ]; then echo "$name: no binary at $bin"; return; fi
   if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$name" ]; then return; fi
   echo "==> $name ($bin)"
-  RUNTIME=$bin V1ONLY=$v1only XML=$work/$name.xml unshare -m --propagation private /bin/bash -c '
+  local nsdir
+  nsdir=$(mktemp -d /tmp/husk-matrix-ns.XXXXXX)   # mounted on only inside the namespace
+  RUNTIME=$bin V1ONLY=$v1only XML=$work/$name.xml d=$nsdir unshare -m --propagation private /bin/bash -c '
     set -e
-    d=$(mktemp -d /tmp/husk-matrix-ns.XXXXXX)
     mount -t tmpfs -o size=16k,mode=755 husk-matrix "$d"
     mknod -m 666 "$d/null" c 1 3
     mount --bind "$d/null" /dev/null
@@ -53,6 +58,7 @@ run_suite() {
     set +e
     timeout 1500 /usr/bin/python3 -m pytest -q runtime-tools-tests --junitxml="$XML" -o junit_family=xunit1
     exit 0' 2>&1 | tail -3
+  rmdir "$nsdir"
 }
 
 run_suite husk "$husk"

@@ -332,13 +332,21 @@ def leftovers(env, c, cid=None):
     cg = c.cgroup_dirs()
     if cg:
         left.append("cgroup dirs: %s" % cg)
+    # processes: any left in the bundle's rootfs (no pivot) and any orphan reparented to us (we
+    # are a subreaper) that is not one of this test's own helpers or other containers
+    mine = {p.pid for p in env.procs} | {o.pid for o in env.containers if o is not c and o.pid}
+    me = os.getpid()
     for pid in os.listdir("/proc"):
-        if not pid.isdigit():
+        if not pid.isdigit() or int(pid) in mine or not rtt.pid_alive(int(pid)):
             continue
         try:
             root = os.readlink("/proc/%s/root" % pid)
+            with open("/proc/%s/stat" % pid) as f:
+                st = f.read()
         except OSError:
             continue
-        if root.startswith(c.bundle):
-            left.append("process %s with root %s" % (pid, root))
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        if root.startswith(c.bundle) or ppid == me:
+            left.append("process %s (%s) root %s ppid %d" % (
+                pid, st[st.index("(") + 1:st.rindex(")")], root, ppid))
     return left

@@ -55,7 +55,7 @@ def main(argv):
              "on this project's test machine (hybrid cgroup v1 host, kernel 6.x, root without "
              "CAP_SYS_RESOURCE). crun runs in a private mount namespace whose /sys/fs/cgroup holds "
              "only the v1 hierarchies (crun 1.8.1 refuses hybrid hosts). Every run uses a private "
-             "/dev/null (see docs of hack/test.sh).", ""]
+             "/dev/null, as hack/test.sh does.", ""]
     lines.append("Runtimes:")
     for name, res, version in runs:
         if res is None:
@@ -85,7 +85,10 @@ def main(argv):
         if res is None or n == "husk":
             continue
         known = KNOWN_FAILURES.get(n, {})
-        items = [(k, o, d) for k, (o, d) in sorted(res.items()) if o not in ("pass", "skip")]
+        items = [(k, o, d) for k, (o, d) in sorted(res.items())
+                 if o not in ("pass", "skip") or known.get(k[1], "").startswith("flaky:")]
+        items = [(k, "known flaky, passed this run" if o == "pass" else o, d)
+                 for k, o, d in items]
         lines.append("### %s" % n)
         lines.append("")
         if not items:

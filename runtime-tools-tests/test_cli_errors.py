@@ -114,6 +114,21 @@ def test_log_json_error_line(env, form):
     assert last["time"]
 
 
+def test_log_json_on_create_failure(env, ct):
+    # conmon and containerd's shim show the last JSON line's msg as the user's error
+    log = os.path.join(env.tmpdir(), "log.json")
+    ct.config["root"]["path"] = "no-such-rootfs"
+    ct.save()
+    env.global_args = ["--log-format=json", "--log", log]
+    p = ct.create(check=False, save=False)
+    assert p.returncode == 1
+    lines = [l for l in open(log).read().splitlines() if l.strip()]
+    assert lines, "nothing written to --log"
+    last = json.loads(lines[-1])
+    assert last["level"] == "error" and last["msg"] and last["time"]
+    assert leftovers(env, ct) == []
+
+
 def test_log_format_text_accepted(env):
     log = os.path.join(env.tmpdir(), "log.txt")
     p = env.rt("state", "no-such-ctr", global_args=["--log", log, "--log-format", "text"])

@@ -132,3 +132,12 @@ def test_run_keep(env, ct):
     ct.delete()
     assert ct.state() is None
     assert os.listdir(env.root) == []
+
+
+def test_start_after_init_killed_is_error(ct):
+    ct.create()
+    os.kill(ct.pid, signal.SIGKILL)
+    ct.wait_stopped()
+    p = ct.start(check=False)
+    assert p.returncode == 1
+    assert ct.status() == "stopped"

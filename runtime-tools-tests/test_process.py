@@ -165,6 +165,16 @@ def test_only_stdio_fds(ct):
     assert sorted(r["fds"], key=int) == ["0", "1", "2"], r["fds"]
 
 
+def test_only_stdio_fds_with_run(env, ct):
+    import json
+    ct.config["process"]["args"] = ["/checker", "report"]
+    ct.save()
+    p = env.rt("run", "--bundle", ct.bundle, ct.id)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert sorted(r["fds"], key=int) == ["0", "1", "2"], r["fds"]
+
+
 def _create_with_fds(env, c, preserve):
     """create with fds 3, 4 and 5 open in the caller (no CLOEXEC), preserving `preserve` of them."""
     d = env.tmpdir()
