@@ -74,6 +74,16 @@ pub struct CgroupConfig {
 }
 
 impl CgroupConfig {
+    /// The cgroup's path below a hierarchy root: the path itself, or for the systemd driver
+    /// the scope systemd makes for `slice:prefix:name` (`/system.slice/prefix-name.scope`).
+    pub fn fs_path(&self) -> String {
+        if self.systemd {
+            systemd_cgroup_path(&self.path).unwrap_or_else(|_| self.path.clone())
+        } else {
+            self.path.clone()
+        }
+    }
+
     /// runc's interpretation of linux.cgroupsPath:
     /// - cgroupfs driver: an absolute path is used as is (cleaned); a relative one is nested under
     ///   the caller's own cgroup (per hierarchy on v1; under the *parent* of the caller's cgroup on

@@ -19,8 +19,10 @@ if [ ! -f "$OUT/vmlinuz" ]; then
   kver=$(ls "$dl/x/lib/modules")
   mkdir -p "$OUT/modules"
   for m in virtio/virtio_ring virtio/virtio virtio/virtio_pci_legacy_dev virtio/virtio_pci_modern_dev virtio/virtio_pci \
-           ../fs/netfs/netfs ../fs/fscache/fscache ../net/9p/9pnet ../net/9p/9pnet_virtio ../fs/9p/9p; do
+           ../fs/netfs/netfs ../fs/fscache/fscache ../net/9p/9pnet ../net/9p/9pnet_virtio ../fs/9p/9p \
+           ../drivers/block/virtio_blk ../lib/crc16 ../fs/mbcache ../fs/jbd2/jbd2 ../crypto/crc32c_generic ../fs/ext4/ext4; do
     f=$(find "$dl/x/lib/modules/$kver/kernel" -path "*/${m#../}.ko" | head -1)
+    [ -n "$f" ] || { echo "module $m not found in $kpkg"; exit 1; }
     [ -n "$f" ] && cp "$f" "$OUT/modules/"
   done
   cp "$dl/x/boot/vmlinuz-$kver" "$OUT/vmlinuz"
@@ -39,9 +41,16 @@ cat > "$ir/init" <<'INIT'
 # work on an initramfs root, so containers in the guest can pivot as usual).
 export PATH=/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p; do
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p \
+         virtio_blk crc16 mbcache jbd2 crc32c_generic ext4; do
   [ -f /modules/$m.ko ] && insmod /modules/$m.ko 2>/dev/null
 done
+# The systemd guest: its root is the ext4 image on /dev/vda; systemd (PID 1) runs the command
+# through husk-cmd.service.
+if grep -q 'husk.systemd' /proc/cmdline; then
+  mount -t ext4 /dev/vda /newroot || { echo "mounting /dev/vda failed"; poweroff -f; }
+  exec switch_root /newroot /sbin/init
+fi
 mount -t tmpfs -o mode=755 root /newroot
 cd /newroot
 mkdir -p bin usr proc sys dev tmp run etc root cmd work var/tmp
@@ -61,3 +70,31 @@ chmod +x "$ir/init"
 (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1 > "$OUT/initrd.gz")
 rm -rf "$ir"
 echo "guest: $OUT/vmlinuz $OUT/initrd.gz"
+
+# The systemd guest's root image (only with --systemd: debootstrap takes minutes).
+if [ "${1:-}" = "--systemd" ] && [ ! -f "$OUT/systemd.img" ]; then
+  for p in debootstrap e2fsprogs; do dpkg -s "$p" >/dev/null 2>&1 || apt-get install -y --no-install-recommends "$p" >/dev/null; done
+  mirror=$(sed -nE 's/^URIs: (http[^ ]*debian)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+  R=$(mktemp -d /tmp/husk-vm-root.XXXXXX)
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps bookworm "$R" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+  : > "$R/etc/machine-id"
+  echo husk-v2-systemd > "$R/etc/hostname"
+  echo "/dev/vda / ext4 defaults 0 1" > "$R/etc/fstab"
+  chroot "$R" systemctl mask getty@tty1.service serial-getty@ttyS0.service apt-daily.timer apt-daily-upgrade.timer \
+    e2scrub_all.timer fstrim.timer systemd-timesyncd.service >/dev/null 2>&1
+  mkdir -p "$R/cmd"
+  cat > "$R/etc/systemd/system/husk-cmd.service" <<'UNIT'
+[Unit]
+Description=husk test command
+After=multi-user.target
+[Service]
+Type=simple
+ExecStart=/bin/sh -c 'systemctl is-system-running --wait >/dev/null; mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 cmd /cmd; w=$(cat /cmd/workdir); mkdir -p "$w" /host-usr; mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 work "$w"; mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro usr /host-usr; cd "$w"; sh /cmd/command > /cmd/output 2>&1; echo $? > /cmd/status; sync; systemctl poweroff -ff'
+[Install]
+WantedBy=multi-user.target
+UNIT
+  chroot "$R" systemctl enable husk-cmd.service >/dev/null 2>&1
+  mkfs.ext4 -q -d "$R" "$OUT/systemd.img" 1G
+  rm -rf "$R"
+  echo "systemd guest: $OUT/systemd.img"
+fi

@@ -2,11 +2,21 @@
 # Run a command in the cgroup-v2-only guest (built by build-guest.sh), in the checkout (shared at
 # the same path), as root; print its output and exit with its status.
 #   hack/vm/run.sh 'cat /sys/fs/cgroup/cgroup.controllers'
+#   hack/vm/run.sh --systemd 'systemctl is-system-running'   (systemd as PID 1, from target/vm/systemd.img)
 set -uo pipefail
+systemd=""
+if [ "${1:-}" = "--systemd" ]; then systemd=1; shift; fi
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 OUT=${VM_DIR:-$REPO/target/vm}
 [ -f "$OUT/initrd.gz" ] || hack/vm/build-guest.sh >/dev/null || exit 1
+if [ -n "$systemd" ] && [ ! -f "$OUT/systemd.img" ]; then hack/vm/build-guest.sh --systemd >/dev/null || exit 1; fi
+extra=()
+append="console=ttyS0 panic=-1 quiet cgroup_no_v1=all"
+if [ -n "$systemd" ]; then
+  extra=(-drive "file=$OUT/systemd.img,if=virtio,format=raw,snapshot=on")
+  append="$append husk.systemd systemd.unified_cgroup_hierarchy=1"
+fi
 C=$(mktemp -d /tmp/husk-vm.XXXXXX)
 trap 'rm -rf "$C"' EXIT
 echo "$REPO" > "$C/workdir"
@@ -28,7 +38,7 @@ poweroff -f
 STAGE2
 timeout "${VM_TIMEOUT:-1500}" qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2 -m 2048 \
   -kernel "$OUT/vmlinuz" -initrd "$OUT/initrd.gz" \
-  -append "console=ttyS0 panic=-1 quiet cgroup_no_v1=all" \
+  -append "$append" "${extra[@]}" \
   -no-reboot -nodefaults -display none -nic none -serial "file:$C/console" \
   -virtfs local,path=/usr,mount_tag=usr,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=$C,mount_tag=cmd,security_model=none,multidevs=remap" \

@@ -77,7 +77,7 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
         rootfs: rootfs.clone(),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
-        cgroup_path: &cg_cfg.path,
+        cgroup_path: &cg_cfg.fs_path(),
         id,
         no_new_keyring: a.no_new_keyring,
     })
