@@ -114,22 +114,22 @@ pub struct UpdateArgs {
     #[arg(short = 'r', long)]
     pub resources: Option<PathBuf>,
     /// Per cgroup weight, range is from 10 to 1000
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub blkio_weight: Option<String>,
     /// CPU CFS period to be used for hardcapping (in usecs). 0 to use system default
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpu_period: Option<String>,
     /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpu_quota: Option<String>,
     /// CPU shares (relative weight vs. other containers)
-    #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares", allow_hyphen_values = true)]
     pub cpu_share: Option<String>,
     /// CPU realtime period to be used for hardcapping (in usecs). 0 to use system default
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpu_rt_period: Option<String>,
     /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<String>,
     /// CPU(s) to use
     #[arg(long)]
@@ -138,10 +138,10 @@ pub struct UpdateArgs {
     #[arg(long)]
     pub cpuset_mems: Option<String>,
     /// Memory limit (in bytes; suffixes k, m, g... accepted)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory reservation or soft_limit (in bytes)
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// Total memory usage (memory + swap); set '-1' to enable unlimited swap
     #[arg(long, allow_hyphen_values = true)]
