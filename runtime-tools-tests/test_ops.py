@@ -429,7 +429,7 @@ def test_events_oom(env, ct):
     ev = _events_proc(env, ct, "--interval", "10s")
     time.sleep(0.2)
     ct.start()
-    ct.wait_output("tail-ended", timeout=20)
+    ct.wait_output("tail-ended", timeout=60)
     line = ev.stdout.readline()
     assert json.loads(line) == {"type": "oom", "id": ct.id}
     ct.kill(ct.id, "KILL")
