@@ -160,8 +160,15 @@ def make_bundle(bundle, args, cgroups_path=None, checker=CHECKER):
     return c
 
 
+# Every id this session handed out: the host checks look for leftovers of these only, since
+# other sessions (other worktrees) may have live containers under the same parent cgroup.
+ISSUED_IDS = set()
+
+
 def short_id(prefix="ht"):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+    i = "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+    ISSUED_IDS.add(i)
+    return i
 
 
 def is_cgroup2():

@@ -18,7 +18,7 @@ def test_no_cgroup_dirs_left():
     left = []
     for parent in rtt.cgroup_dirs(rtt.CGROUP_PARENT):
         left += [os.path.join(parent, d) for d in os.listdir(parent)
-                 if os.path.isdir(os.path.join(parent, d)) and d.startswith("ht-")]
+                 if os.path.isdir(os.path.join(parent, d)) and d in rtt.ISSUED_IDS]
     assert left == []
 
 

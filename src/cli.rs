@@ -81,6 +81,94 @@ pub enum Command {
     Spec(SpecArgs),
     /// List containers started by husk with the given root
     List(ListArgs),
+    /// Display the processes running inside a container
+    Ps(PsArgs),
+    /// Suspend all processes inside the container
+    Pause(IdArg),
+    /// Resume all processes that have been previously paused
+    Resume(IdArg),
+    /// Update container resource constraints
+    Update(Box<UpdateArgs>),
+    /// Display container events such as OOM notifications and resource usage statistics
+    Events(EventsArgs),
+    /// Show the enabled features (JSON, runtime-spec features.md)
+    Features,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Select one of: table or json
+    #[arg(short = 'f', long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// The container id
+    pub id: String,
+    /// Options for the host's ps (default: -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct UpdateArgs {
+    /// Path to a file with the resources (LinuxResources JSON) or '-' for stdin; the other
+    /// options are then ignored
+    #[arg(short = 'r', long)]
+    pub resources: Option<PathBuf>,
+    /// Per cgroup weight, range is from 10 to 1000
+    #[arg(long, allow_hyphen_values = true)]
+    pub blkio_weight: Option<String>,
+    /// CPU CFS period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_period: Option<String>,
+    /// CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<String>,
+    /// CPU shares (relative weight vs. other containers)
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares", allow_hyphen_values = true)]
+    pub cpu_share: Option<String>,
+    /// CPU realtime period to be used for hardcapping (in usecs). 0 to use system default
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_rt_period: Option<String>,
+    /// CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<String>,
+    /// CPU(s) to use
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory node(s) to use
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit (in bytes; suffixes k, m, g... accepted)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory reservation or soft_limit (in bytes)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Total memory usage (memory + swap); set '-1' to enable unlimited swap
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Maximum number of pids allowed in the container
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<String>,
+    /// The string of Intel RDT/CAT L3 cache schema
+    #[arg(long)]
+    pub l3_cache_schema: Option<String>,
+    /// The string of Intel RDT/MBA memory bandwidth schema
+    #[arg(long)]
+    pub mem_bw_schema: Option<String>,
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Set the stats collection interval
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    /// Display the container's stats then exit
+    #[arg(long)]
+    pub stats: bool,
+    /// The container id
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

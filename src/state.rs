@@ -244,16 +244,18 @@ impl State {
         }
     }
 
-    /// The derived status: stopped unless init lives; created until `start` removed the fifo.
+    /// The derived status: stopped unless init lives; paused while the cgroup is frozen (a
+    /// created container can be paused too, as with runc); created until `start` removed the
+    /// fifo.
     pub fn status(&self, dir: &Path) -> Status {
         if !self.init_alive() {
             return Status::Stopped;
         }
-        if dir.join(EXEC_FIFO).exists() {
-            return Status::Created;
-        }
         if crate::cgroups::is_frozen(&self.cgroup) {
             return Status::Paused;
+        }
+        if dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
         }
         Status::Running
     }

@@ -2,13 +2,18 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
+pub mod features;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
 pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -25,5 +30,11 @@ pub fn dispatch(cli: &Cli, cmd: &Command) -> Result<i32> {
         Command::Exec(a) => exec::exec(cli, a),
         Command::Spec(a) => spec::spec(a).map(|_| 0),
         Command::List(a) => list::list(cli, a).map(|_| 0),
+        Command::Ps(a) => ps::ps(cli, a).map(|_| 0),
+        Command::Pause(a) => pause::pause(cli, &a.id).map(|_| 0),
+        Command::Resume(a) => pause::resume(cli, &a.id).map(|_| 0),
+        Command::Update(a) => update::update(cli, a).map(|_| 0),
+        Command::Events(a) => events::events(cli, a).map(|_| 0),
+        Command::Features => features::features().map(|_| 0),
     }
 }

@@ -13,9 +13,8 @@ pub fn start(cli: &Cli, id: &str) -> Result<()> {
     match st.status(dir.path()) {
         Status::Created => {}
         Status::Stopped => return Err(Error::bad_state(format!("cannot start container {id}: it has stopped"))),
-        Status::Running | Status::Paused => {
-            return Err(Error::bad_state(format!("cannot start container {id}: it is already running")))
-        }
+        Status::Running => return Err(Error::bad_state(format!("cannot start container {id}: it is already running"))),
+        Status::Paused => return Err(Error::bad_state(format!("cannot start container {id}: it is paused"))),
         Status::Creating => {
             return Err(Error::bad_state(format!("cannot start container {id}: it is still being created")))
         }

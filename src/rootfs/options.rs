@@ -52,6 +52,71 @@ impl MountOptions {
     }
 }
 
+/// Every option [`parse`] turns into mount flags, a propagation change or a recursive attribute
+/// (what `husk features` lists as mountOptions). "idmap"/"ridmap" are parsed but not supported
+/// yet, so they are not listed; anything else is passed to the filesystem as data.
+pub const KNOWN_OPTIONS: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "iversion",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "noiversion",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "nosymfollow",
+    "private",
+    "ratime",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "symfollow",
+    "sync",
+    "unbindable",
+];
+
 pub fn parse(opts: &[String]) -> MountOptions {
     let mut o = MountOptions::default();
     for opt in opts {
@@ -173,6 +238,23 @@ mod tests {
 
     fn p(v: &[&str]) -> MountOptions {
         parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn known_options_are_all_understood() {
+        for o in KNOWN_OPTIONS {
+            let known = *o == "defaults"
+                || flag_option(o).is_some()
+                || propagation_option(o).is_some()
+                || recursive_option(o).is_some();
+            assert!(known, "{o}");
+            let m = p(&[o]);
+            assert!(m.data.is_empty() && !m.idmap, "{o}");
+        }
+        let mut sorted = KNOWN_OPTIONS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, KNOWN_OPTIONS);
     }
 
     #[test]
