@@ -39,6 +39,9 @@ pub struct InitPlan {
     /// Any hook at all before exec: the init then asks the parent to run the runtime's
     /// hooks and gets the state JSON for its own.
     pub has_runtime_hooks: bool,
+    /// The state JSON (status creating, pid to be filled in) for the init's own hooks; set by
+    /// the caller once it knows the state.
+    pub hook_state: Vec<u8>,
     pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
     pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
 }
@@ -108,6 +111,7 @@ impl InitPlan {
                 std::ffi::CString::new(format!("_ses.{}", input.id)).ok()
             },
             has_runtime_hooks,
+            hook_state: Vec::new(),
             create_container_hooks,
             start_container_hooks,
         })
@@ -137,9 +141,8 @@ impl Drop for ChildGuard {
 
 /// What `spawn` asks of its caller during set-up.
 pub trait SpawnHooks {
-    /// The init's namespaces exist: run createRuntime/prestart hooks for init `pid`;
-    /// returns the state JSON the init's own hooks get.
-    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<Vec<u8>>;
+    /// The init's namespaces and mounts exist: run prestart/createRuntime hooks for init `pid`.
+    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<()>;
 }
 
 /// Fork the init and drive its set-up until it is ready to exec (it then waits on the
@@ -204,8 +207,8 @@ pub fn spawn(
                 guard.pids.retain(|&x| x != first);
             }
             Some(Msg::RunHooks) => {
-                let state = hooks.run_runtime_hooks(init)?;
-                parent_ch.send(&Msg::HooksDone(state))?;
+                hooks.run_runtime_hooks(init)?;
+                parent_ch.send(&Msg::HooksDone(init.as_raw()))?;
             }
             Some(Msg::Ready) => break,
             Some(Msg::Fail(msg)) => return Err(Error::new(Kind::System, msg)),
