@@ -18,7 +18,9 @@ CHECKER = os.environ.get("CHECKER") or os.path.join(
     HERE, "checker", "target", "x86_64-unknown-linux-gnu", "release", "checker")
 BUSYBOX = os.environ.get("BUSYBOX", "/bin/busybox")
 CGROUP_ROOT = "/sys/fs/cgroup"
-CGROUP_PARENT = "husk-test"
+# Parent of every test cgroup; a session rmdirs it at the end if empty. Parallel sessions by
+# different people should each use their own (RTT_CGROUP_PARENT=husk-test-<name>).
+CGROUP_PARENT = os.environ.get("RTT_CGROUP_PARENT") or "husk-test"
 TIMEOUT = 30
 
 # `runc spec` (runc 1.1.5) output, verbatim: the template every bundle starts from.
