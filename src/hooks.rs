@@ -14,18 +14,19 @@
 //! Where each list runs (runtime-spec runtime.md "Lifecycle", config.md "POSIX-platform
 //! Hooks"), and the state status the stdin JSON should carry:
 //!
-//! | list              | process / namespace            | when                                        | status     |
-//! |-------------------|--------------------------------|---------------------------------------------|------------|
-//! | `prestart`        | runtime (parent), runtime ns   | `create`, after namespaces exist (as runc)  | `creating` |
-//! | `createRuntime`   | runtime (parent), runtime ns   | `create`, before pivot_root                 | `creating` |
-//! | `createContainer` | container init, container ns   | `create`, before pivot_root                 | `creating` |
-//! | `startContainer`  | container init, container ns   | `start`, right before exec of the program   | `created`  |
-//! | `poststart`       | runtime, runtime ns            | after the program started, before `start` returns | `running` |
-//! | `poststop`        | runtime, runtime ns            | `delete`, after the container is destroyed  | `stopped`  |
+//! | list              | process / namespace            | when                                              | status     |
+//! |-------------------|--------------------------------|---------------------------------------------------|------------|
+//! | `prestart`        | runtime (parent), runtime ns   | `create`, after the init's mounts, before pivot_root (as runc) | `creating` |
+//! | `createRuntime`   | runtime (parent), runtime ns   | `create`, right after prestart                    | `creating` |
+//! | `createContainer` | container init, container ns   | `create`, after createRuntime, before pivot_root  | `creating` |
+//! | `startContainer`  | container init, container ns   | `start`, right before exec of the program         | `created`  |
+//! | `poststart`       | runtime, runtime ns            | `start`, once the program was exec'd, before it returns | `running` |
+//! | `poststop`        | runtime, runtime ns            | `delete` (or a failed create), after the container is destroyed | `stopped`  |
 //!
-//! A failing prestart/createRuntime/createContainer/startContainer hook fails the operation
-//! (the runtime then destroys the container and runs poststop); a failing poststart or poststop
-//! hook is only a warning: log the error [`run_hooks`] returns and carry on.
+//! A failing prestart/createRuntime/createContainer hook fails `create` (the runtime destroys
+//! the container, then runs the poststop hooks); a failing startContainer hook fails `start`
+//! (the init dies before exec and `start` reports its error). A failing poststart or poststop
+//! hook is only a warning and the later hooks of its list still run: [`run_hooks_warn`].
 //!
 //! The caller must not reap children with `waitpid(-1)` or leave SIGCHLD at SIG_IGN while a
 //! hook runs: either would take the hook's exit status away from us.
