@@ -85,6 +85,10 @@ fn init_error(fifo: &File) -> Option<String> {
     let mut buf = Vec::new();
     let _ = r.read_to_end(&mut buf);
     let text = String::from_utf8_lossy(&buf);
-    let at = text.find(crate::launch::START_ERROR_TAG)?;
-    Some(text[at + crate::launch::START_ERROR_TAG.len()..].trim_end().to_string())
+    match text.find(crate::launch::START_ERROR_TAG) {
+        Some(at) => Some(text[at + crate::launch::START_ERROR_TAG.len()..].trim_end().to_string()),
+        // Our start byte is still there: the init died before it read it.
+        None if buf.first() == Some(&b'0') => Some("the container init exited before it was started".into()),
+        None => None,
+    }
 }
