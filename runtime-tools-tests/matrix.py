@@ -107,8 +107,16 @@ def main(argv):
         for k, o, d in items:
             lines.append("- `%s` (%s): %s" % (k[1], o, d.replace("|", "\\|")[:300]))
         lines.append("")
+    # Hand-written sections (from the first "## Hooks:" heading on) are kept.
+    try:
+        old = open(out).read()
+    except OSError:
+        old = ""
+    at = old.find("\n## Hooks:")
+    if at >= 0:
+        lines += [old[at + 1:].rstrip("\n")]
     with open(out, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

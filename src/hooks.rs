@@ -14,23 +14,25 @@
 //! Where each list runs (runtime-spec runtime.md "Lifecycle", config.md "POSIX-platform
 //! Hooks"), and the state status the stdin JSON should carry:
 //!
-//! | list              | process / namespace            | when                                        | status     |
-//! |-------------------|--------------------------------|---------------------------------------------|------------|
-//! | `prestart`        | runtime (parent), runtime ns   | `create`, after namespaces exist (as runc)  | `creating` |
-//! | `createRuntime`   | runtime (parent), runtime ns   | `create`, before pivot_root                 | `creating` |
-//! | `createContainer` | container init, container ns   | `create`, before pivot_root                 | `creating` |
-//! | `startContainer`  | container init, container ns   | `start`, right before exec of the program   | `created`  |
-//! | `poststart`       | runtime, runtime ns            | after the program started, before `start` returns | `running` |
-//! | `poststop`        | runtime, runtime ns            | `delete`, after the container is destroyed  | `stopped`  |
+//! | list              | process / namespace            | when                                              | status     |
+//! |-------------------|--------------------------------|---------------------------------------------------|------------|
+//! | `prestart`        | runtime (parent), runtime ns   | `create`, after the init's mounts, before pivot_root (as runc) | `creating` |
+//! | `createRuntime`   | runtime (parent), runtime ns   | `create`, right after prestart                    | `creating` |
+//! | `createContainer` | container init, container ns   | `create`, after createRuntime, before pivot_root  | `creating` |
+//! | `startContainer`  | container init, container ns   | `start`, right before exec of the program         | `created`  |
+//! | `poststart`       | runtime, runtime ns            | `start`, once the program was exec'd, before it returns | `running` |
+//! | `poststop`        | runtime, runtime ns            | `delete` (or a failed create), after the container is destroyed | `stopped`  |
 //!
-//! A failing prestart/createRuntime/createContainer/startContainer hook fails the operation
-//! (the runtime then destroys the container and runs poststop); a failing poststart or poststop
-//! hook is only a warning: log the error [`run_hooks`] returns and carry on.
+//! A failing prestart/createRuntime/createContainer hook fails `create` (the runtime destroys
+//! the container, then runs the poststop hooks); a failing startContainer hook fails `start`
+//! (the init dies before exec and `start` reports its error). A failing poststart or poststop
+//! hook is only a warning and the later hooks of its list still run: [`run_hooks_warn`].
 //!
 //! The caller must not reap children with `waitpid(-1)` or leave SIGCHLD at SIG_IGN while a
 //! hook runs: either would take the hook's exit status away from us.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -97,6 +99,28 @@ pub fn run_hooks(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Run every hook of a list whose failures are only warnings (poststart, poststop: runtime.md
+/// "Lifecycle" steps 9 and 13): a failing hook does not keep the ones after it from running.
+/// Returns the errors, in order, worded as [`run_hooks`] words them.
+pub fn run_hooks_all(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Vec<Error> {
+    hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(i, hook)| {
+            run_hook(hook, state_json)
+                .with_context(|| format!("running {kind} hook #{i} ({})", hook.path().display()))
+                .err()
+        })
+        .collect()
+}
+
+/// [`run_hooks_all`], each failure logged as a warning about container `id`.
+pub fn run_hooks_warn(id: &str, kind: &str, hooks: &[Hook], state_json: &[u8]) {
+    for e in run_hooks_all(kind, hooks, state_json) {
+        crate::logging::warn(&format!("container {id}: {e}"));
+    }
+}
+
 /// [`run_hook`] without judging the exit status: returns how the hook ended and its output.
 /// Still an error when it cannot be started or runs into its timeout.
 pub fn run_hook_output(hook: &Hook, state_json: &[u8]) -> Result<Finished> {
@@ -111,27 +135,26 @@ pub fn run_hook_output(hook: &Hook, state_json: &[u8]) -> Result<Finished> {
     };
 
     let mut cmd = Command::new(path);
-    match hook.args().as_deref() {
-        Some([argv0, rest @ ..]) => {
-            cmd.arg0(argv0).args(rest);
-        }
-        _ => {
-            cmd.arg0(path);
-        }
-    }
-    cmd.env_clear();
+    let argv: Vec<&[u8]> = match hook.args().as_deref() {
+        Some(args) if !args.is_empty() => args.iter().map(|a| a.as_bytes()).collect(),
+        _ => vec![path.as_os_str().as_bytes()],
+    };
+    let mut envp: Vec<&[u8]> = Vec::new();
     for entry in hook.env().as_deref().unwrap_or_default() {
         match entry.split_once('=') {
-            Some((key, value)) if !key.is_empty() => {
-                cmd.env(key, value);
-            }
+            Some((key, _)) if !key.is_empty() => envp.push(entry.as_bytes()),
             _ => return Err(Error::invalid_spec(format!("hook env entry {entry:?} is not of the form KEY=VALUE"))),
         }
     }
+    cmd.env_clear();
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // Own process group: a timeout kills the hook and everything it started.
     cmd.process_group(0);
     sys::process::clean_exec_in_child(&mut cmd);
+    // Exec with argv and env exactly as listed (std's Command would sort the environment and
+    // drop duplicate keys): std sets up stdio and the process group, then this execve runs.
+    sys::process::exec_in_child(&mut cmd, path.as_os_str().as_bytes(), &argv, &envp)
+        .map_err(|_| Error::invalid_spec("hook path, args or env contains a NUL byte"))?;
 
     // Block SIGPIPE on this thread while we feed stdin, so a hook that exits without reading
     // costs us an EPIPE and not our life, whatever the process's SIGPIPE disposition is. std
@@ -484,6 +507,29 @@ mod tests {
         let h = hook(serde_json::json!({"path": "/bin/sh"}));
         let done = run_hook_output(&h, b"tr '\\0' '\\n' < /proc/$$/cmdline\n").unwrap();
         assert_eq!(String::from_utf8(done.stdout).unwrap(), "/bin/sh\n");
+    }
+
+    #[test]
+    fn env_exactly_as_listed_in_order() {
+        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "tr '\\0' ' ' < /proc/self/environ"],
+            "env": ["Z=1", "A=two words", "EMPTY=", "Z=again"]}));
+        let done = run_hook_output(&h, STATE).unwrap();
+        assert_eq!(String::from_utf8(done.stdout).unwrap(), "Z=1 A=two words EMPTY= Z=again ");
+    }
+
+    #[test]
+    fn warning_lists_run_every_hook() {
+        let dir = TempDir::new("all");
+        let log = dir.path("log");
+        let l = log.display();
+        let hooks = [sh(&format!("echo a >> {l}; exit 1")), sh(&format!("echo b >> {l}")), sh("exit 2")];
+        let errs = run_hooks_all("poststop", &hooks, STATE);
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "a\nb\n");
+        let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            msgs,
+            ["running poststop hook #0 (/bin/sh): exit status 1", "running poststop hook #2 (/bin/sh): exit status 2"]
+        );
     }
 
     #[test]

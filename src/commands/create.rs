@@ -55,6 +55,26 @@ fn canonical(p: &Path, what: &str) -> Result<PathBuf> {
 /// `detached`: the caller will not stay around (create, run -d): a terminal then needs a
 /// console socket. `console`: for a foreground `run -t`, our end-to-be of the pty socket.
 pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Option<OwnedFd>) -> Result<Created> {
+    let mut poststop = None;
+    let r = create_inner(cli, a, detached, console, &mut poststop);
+    // A failure once the create-time hooks got to run: the container is destroyed by now
+    // (lifecycle step 12); the poststop hooks run, as after `delete` (step 13).
+    if let (Err(_), Some((hooks, json))) = (&r, poststop) {
+        crate::hooks::run_hooks_warn(&a.id, "poststop", &hooks, &json);
+    }
+    r
+}
+
+/// The poststop hooks and their state, once prestart/createRuntime hooks started.
+type Poststop = Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>)>;
+
+fn create_inner(
+    cli: &Cli,
+    a: &CreateArgs,
+    detached: bool,
+    console: Option<OwnedFd>,
+    poststop: &mut Poststop,
+) -> Result<Created> {
     state::validate_id(&a.id)?;
     let id = a.id.as_str();
     let ctx = || format!("creating container {id}");
@@ -71,7 +91,7 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
     let linux = spec.linux().as_ref().expect("validated");
     let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
     let cgroup = Cgroup::open(&cg_cfg).with_context(ctx)?;
-    let plan = InitPlan::from_spec(PlanInput {
+    let mut plan = InitPlan::from_spec(PlanInput {
         spec: &spec,
         bundle: &bundle,
         rootfs: rootfs.clone(),
@@ -111,7 +131,8 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
         (None, Some(fd)) if terminal => Some(fd),
         _ => None,
     };
-    let mut hooks = RuntimeHooks { state: &st };
+    plan.hook_state = st.hook_json(state::Status::Creating);
+    let mut hooks = RuntimeHooks { state: &st, poststop };
     let pid = launch::spawn(&plan, &cgroup, fifo, console, dir.lock_fd(), &mut hooks).with_context(ctx)?;
     cleanup.init = Some(pid);
     let (_, start) = state::proc_start_time(pid)
@@ -131,13 +152,13 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
 
 struct RuntimeHooks<'a> {
     state: &'a State,
+    poststop: &'a mut Poststop,
 }
 
 impl SpawnHooks for RuntimeHooks<'_> {
-    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<Vec<u8>> {
+    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<()> {
         let mut st = self.state.clone();
         st.pid = pid.as_raw();
-        let json = st.hook_json(state::Status::Creating);
         if let Some(linux) = st.config.linux().as_ref() {
             if let Some(devs) = linux.net_devices() {
                 crate::netdev::move_devices(devs, pid)?;
@@ -147,10 +168,12 @@ impl SpawnHooks for RuntimeHooks<'_> {
             }
         }
         if let Some(h) = st.config.hooks().as_ref() {
+            *self.poststop = Some((h.poststop().clone().unwrap_or_default(), st.hook_json(state::Status::Stopped)));
+            let json = st.hook_json(state::Status::Creating);
             crate::hooks::run_hooks("prestart", h.prestart().as_deref().unwrap_or_default(), &json)?;
             crate::hooks::run_hooks("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &json)?;
         }
-        Ok(json)
+        Ok(())
     }
 }
 

@@ -61,9 +61,7 @@ pub fn destroy(st: &State, status: Status) -> Result<()> {
     let _ = cg.kill_all(Signal::SIGKILL);
     if let Some(h) = st.config.hooks().as_ref() {
         let json = st.hook_json(Status::Stopped);
-        if let Err(e) = crate::hooks::run_hooks("poststop", h.poststop().as_deref().unwrap_or_default(), &json) {
-            crate::logging::warn(&format!("container {}: {e}", st.id));
-        }
+        crate::hooks::run_hooks_warn(&st.id, "poststop", h.poststop().as_deref().unwrap_or_default(), &json);
     }
     if let Some(rdt) = st.config.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
         crate::resctrl::remove(rdt, &st.id);

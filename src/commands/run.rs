@@ -28,8 +28,11 @@ pub const FORWARDED: [Signal; 9] = [
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     if a.detach {
         let c = create::create_container(cli, &a.create, true, None)?;
-        start::release(&c.dir).with_context(|| format!("starting container {}", a.create.id))?;
-        return Ok(0);
+        let create::Created { dir, state, .. } = c;
+        return match start::start_created(dir, &state) {
+            Ok(()) => Ok(0),
+            Err(e) => Err(abandon(cli, a, &state, e)),
+        };
     }
     // Signals are blocked before the fork (the init unblocks its copy) and read from a
     // signalfd afterwards, so none is lost between create and the wait loop.
@@ -57,16 +60,12 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         _ => None,
     };
     drop(pty_sock);
-    start::release(&c.dir).with_context(|| format!("starting container {id}"))?;
-    if let Some(h) = c.state.config.hooks().as_ref() {
-        let json = c.state.hook_json(Status::Running);
-        if let Err(e) = crate::hooks::run_hooks("poststart", h.poststart().as_deref().unwrap_or_default(), &json) {
-            crate::logging::warn(&format!("container {id}: {e}"));
-        }
+    // Unlocked from here on while the container runs: kill, state and delete from others
+    // must get through.
+    let create::Created { dir, state, .. } = c;
+    if let Err(e) = start::start_created(dir, &state) {
+        return Err(abandon(cli, a, &state, e));
     }
-    // Unlock while the container runs: kill, state and delete from others must get through.
-    let crate::commands::create::Created { dir, state, .. } = c;
-    drop(dir);
     let code = match master {
         Some(m) => crate::console::proxy(m, Some(init))?,
         None => {
@@ -88,6 +87,25 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// `start` failed (the init died, or a startContainer hook failed): unless --keep, destroy the
+/// container (poststop hooks included) as `run`'s own delete would. Returns the start error.
+fn abandon(cli: &Cli, a: &RunArgs, state: &crate::state::State, e: crate::Error) -> crate::Error {
+    let id = &a.create.id;
+    let e = e.context(format!("starting container {id}"));
+    if !a.keep {
+        if let Ok(dir) = StateDir::open(&cli.root, id) {
+            let status = state.status(dir.path());
+            match crate::commands::delete::destroy(state, status) {
+                Ok(()) => {
+                    let _ = dir.remove();
+                }
+                Err(d) => crate::logging::warn(&format!("deleting container {id}: {d}")),
+            }
+        }
+    }
+    e
 }
 
 /// Wait for our child `init`, forwarding signals to it; its exit code (128+N on signal N).

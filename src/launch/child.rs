@@ -68,13 +68,18 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
             .map_err(|e| Error::io(e, format!("setting oom_score_adj to {adj}")))?;
     }
-    // 8. prestart/createRuntime hooks run by the runtime in its namespaces once ours
-    //    exist; then createContainer hooks here, in ours, before pivot_root.
+    // 8. The filesystem, first part: mounts and devices under the rootfs (umask 0 for the
+    //    modes of what we create, as the spec gives them).
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    plan.rootfs.mount_all()?;
+    // 9. Hooks, once the namespaces and mounts exist and before pivot_root (as runc):
+    //    prestart/createRuntime run by the runtime in its namespaces, then createContainer
+    //    here in ours, with the caller's umask.
     let mut hook_state = Vec::new();
     if plan.has_runtime_hooks {
         fds.sync.send(&Msg::RunHooks)?;
         match fds.sync.recv()? {
-            Some(Msg::HooksDone(st)) => hook_state = st,
+            Some(Msg::HooksDone(pid)) => hook_state = with_pid(&plan.hook_state, pid),
             other => {
                 return Err(Error::new(
                     crate::Kind::System,
@@ -82,12 +87,13 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
                 ))
             }
         }
+        nix::sys::stat::umask(umask);
         crate::hooks::run_hooks("createContainer", &plan.create_container_hooks, &hook_state)?;
+        nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     }
-    // 9. The filesystem: mounts, devices, sysctls (through the container's procfs),
-    //    masked/readonly paths, pivot_root.
-    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    plan.rootfs.apply()?;
+    // 10. The filesystem, second part: sysctls (through the container's procfs),
+    //     masked/readonly paths, pivot_root.
+    plan.rootfs.finish()?;
     // 11. The terminal: a pty from the container's devpts, master sent to the caller.
     if let Some(sock) = &fds.console {
         crate::console::setup_init_console(sock.as_fd(), plan.process.console_size)
@@ -104,6 +110,17 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
         Ok(())
     };
     finish(&plan.process, &pfds, &start_hooks)
+}
+
+/// The hook state template with the init's host pid filled in.
+fn with_pid(state: &[u8], pid: i32) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(state) {
+        Ok(mut v) => {
+            v["pid"] = pid.into();
+            serde_json::to_vec(&v).unwrap_or_default()
+        }
+        Err(_) => state.to_vec(),
+    }
 }
 
 /// The hook state with another status.

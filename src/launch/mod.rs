@@ -40,6 +40,9 @@ pub struct InitPlan {
     /// Any hook at all before exec: the init then asks the parent to run the runtime's
     /// hooks and gets the state JSON for its own.
     pub has_runtime_hooks: bool,
+    /// The state JSON (status creating, pid to be filled in) for the init's own hooks; set by
+    /// the caller once it knows the state.
+    pub hook_state: Vec<u8>,
     pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
     pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
 }
@@ -134,6 +137,7 @@ impl InitPlan {
                 std::ffi::CString::new(format!("_ses.{}", input.id)).ok()
             },
             has_runtime_hooks,
+            hook_state: Vec::new(),
             create_container_hooks,
             start_container_hooks,
         })
@@ -163,9 +167,8 @@ impl Drop for ChildGuard {
 
 /// What `spawn` asks of its caller during set-up.
 pub trait SpawnHooks {
-    /// The init's namespaces exist: run createRuntime/prestart hooks for init `pid`;
-    /// returns the state JSON the init's own hooks get.
-    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<Vec<u8>>;
+    /// The init's namespaces and mounts exist: run prestart/createRuntime hooks for init `pid`.
+    fn run_runtime_hooks(&mut self, pid: Pid) -> Result<()>;
 }
 
 /// Fork the init and drive its set-up until it is ready to exec (it then waits on the
@@ -186,14 +189,21 @@ pub fn spawn(
         Forked::Child => {
             let _ = nix::unistd::close(lock.as_raw_fd());
             drop(parent_ch);
+            let start_errors = fifo.as_ref().and_then(|f| start_error_channel(f, plan.process.preserve_fds));
             let fds = InitFds { sync: child_ch, fifo, console };
             let err = match child::run(plan, &fds) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
             // Before Ready the parent reports the error; after it (a failure between
-            // start and exec) the container's stderr is the only place left.
+            // start and exec, e.g. a startContainer hook) `start` reads it from the exec
+            // fifo, and the container's stderr gets it too.
             if fds.sync.send(&Msg::Fail(err.to_string())).is_err() {
+                if let Some(w) = &start_errors {
+                    let mut msg = format!("{START_ERROR_TAG}{err}").into_bytes();
+                    msg.truncate(libc::PIPE_BUF); // one atomic write
+                    let _ = nix::unistd::write(w, &msg);
+                }
                 let _ = nix::unistd::write(std::io::stderr(), format!("husk: container init: {err}\n").as_bytes());
             }
             exit_now(127);
@@ -224,8 +234,8 @@ pub fn spawn(
                 guard.pids.retain(|&x| x != first);
             }
             Some(Msg::RunHooks) => {
-                let state = hooks.run_runtime_hooks(init)?;
-                parent_ch.send(&Msg::HooksDone(state))?;
+                hooks.run_runtime_hooks(init)?;
+                parent_ch.send(&Msg::HooksDone(init.as_raw()))?;
             }
             Some(Msg::Ready) => break,
             Some(Msg::Fail(msg)) => return Err(Error::new(Kind::System, msg)),
@@ -242,6 +252,21 @@ pub fn spawn(
     }
     guard.disarm();
     Ok(init)
+}
+
+/// What an init that failed after `start` writes into the exec fifo before the message.
+pub const START_ERROR_TAG: &str = "husk-init-error: ";
+
+/// In the forked init, while /proc is still the host's: a write end of the exec fifo (whose
+/// read end we hold), so that an error between `start` and exec reaches `start`, which waits
+/// on the fifo. Numbered above the fds the container inherits, close-on-exec.
+fn start_error_channel(fifo: &OwnedFd, preserve_fds: u32) -> Option<OwnedFd> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let flags = nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC;
+    let fd = crate::sys::fs::own_fd(nix::fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty()).ok()?);
+    let min = 3 + preserve_fds as i32;
+    let high = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(min)).ok()?;
+    Some(crate::sys::fs::own_fd(high))
 }
 
 fn write_id_maps(pid: Pid, plan: &InitPlan) -> Result<()> {

@@ -23,9 +23,10 @@ pub enum Msg {
     Stage2(i32),
     /// child → parent: run the createRuntime/prestart hooks now (the namespaces exist).
     RunHooks,
-    /// parent → child: hooks ran; the container state JSON (status creating) for the
-    /// createContainer and startContainer hooks the init runs itself.
-    HooksDone(Vec<u8>),
+    /// parent → child: hooks ran; the init's host pid, for the state JSON of the
+    /// createContainer and startContainer hooks the init runs itself (the rest of that
+    /// state is in the plan: it can be bigger than one packet).
+    HooksDone(i32),
     /// child → parent: set-up is complete; init waits for `start`.
     Ready,
     /// child → parent: set-up failed with this message.
@@ -56,9 +57,9 @@ impl Msg {
                 buf.extend_from_slice(&p.to_le_bytes());
             }
             Msg::RunHooks => buf.push(TAG_RUN_HOOKS),
-            Msg::HooksDone(state) => {
+            Msg::HooksDone(p) => {
                 buf.push(TAG_HOOKS_DONE);
-                buf.extend_from_slice(state);
+                buf.extend_from_slice(&p.to_le_bytes());
             }
             Msg::Ready => buf.push(TAG_READY),
             Msg::Fail(s) => {
@@ -76,7 +77,7 @@ impl Msg {
             TAG_MAPS_DONE => Msg::MapsDone,
             TAG_STAGE2 => Msg::Stage2(int()?),
             TAG_RUN_HOOKS => Msg::RunHooks,
-            TAG_HOOKS_DONE => Msg::HooksDone(b[1..].to_vec()),
+            TAG_HOOKS_DONE => Msg::HooksDone(int()?),
             TAG_READY => Msg::Ready,
             TAG_FAIL => Msg::Fail(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => return None,
@@ -159,7 +160,7 @@ mod tests {
             Msg::MapsDone,
             Msg::Stage2(-1),
             Msg::RunHooks,
-            Msg::HooksDone(b"{}".to_vec()),
+            Msg::HooksDone(7),
             Msg::Ready,
             Msg::Fail("x: y".into()),
         ] {

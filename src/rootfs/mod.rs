@@ -234,6 +234,15 @@ impl RootfsPlan {
     /// Container init, new mount namespace, still on the host's root: build the container's
     /// tree under the rootfs, then switch root into it.
     pub fn apply(&self) -> Result<()> {
+        self.mount_all()?;
+        self.finish()
+    }
+
+    /// The first part of [`RootfsPlan::apply`]: propagation of /, the rootfs bind, the mounts of
+    /// config.json and the devices. As runc, the createRuntime and createContainer hooks run
+    /// after this and before [`RootfsPlan::finish`] (runtime-spec: "after the mount namespace was
+    /// created and set up", "before pivot_root").
+    pub fn mount_all(&self) -> Result<()> {
         mount(None::<&str>, "/", None::<&str>, self.root_propagation, None::<&str>)
             .context("setting propagation of / in the container's mount namespace")?;
         // pivot_root needs the new root to be a mount point.
@@ -265,6 +274,16 @@ impl RootfsPlan {
                 self.create_device(&root, d)?;
             }
         }
+        Ok(())
+    }
+
+    /// The rest after [`RootfsPlan::mount_all`] (and the createRuntime/createContainer hooks):
+    /// sysctls, masked and read-only paths, cwd, pivot_root, the read-only root, late propagation.
+    pub fn finish(&self) -> Result<()> {
+        let root = own_fd(
+            open(&self.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                .with_context(|| format!("opening rootfs {}", self.rootfs.display()))?,
+        );
         for (k, v) in &self.sysctl {
             write_sysctl(&root, k, v)?;
         }

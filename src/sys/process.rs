@@ -1,5 +1,6 @@
 //! Process-level system calls: fork with namespace flags, pidfds, close_range, rlimits.
 
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -154,6 +155,47 @@ pub fn clean_exec_in_child(cmd: &mut Command) {
     // SAFETY: the closure runs in the child between fork and exec; it only makes raw system
     // calls (sigprocmask, close_range, sysconf, fcntl), allocates nothing and takes no locks.
     unsafe { cmd.pre_exec(hook) };
+}
+
+/// A NUL-terminated argv/envp for execve, built before fork so the child allocates nothing.
+struct ExecArgs {
+    path: CString,
+    _strings: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+// SAFETY: the pointers point into `_strings` and `path`, owned by the same value and never
+// mutated; the value is only read (in the forked child).
+unsafe impl Send for ExecArgs {}
+// SAFETY: as above: shared read-only access.
+unsafe impl Sync for ExecArgs {}
+
+/// Make `cmd`'s child execve `path` with exactly `argv` and `envp` (in order, duplicates kept)
+/// after std has set up its stdio and process group and the earlier `pre_exec` hooks ran. If the
+/// execve fails, std reports its errno as the spawn error. Fails on a NUL byte in any string.
+pub fn exec_in_child(cmd: &mut Command, path: &[u8], argv: &[&[u8]], envp: &[&[u8]]) -> Result<(), Errno> {
+    let cstr = |b: &[u8]| CString::new(b).map_err(|_| Errno::EINVAL);
+    let path = cstr(path)?;
+    let argv_c = argv.iter().map(|a| cstr(a)).collect::<Result<Vec<_>, _>>()?;
+    let envp_c = envp.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
+    let ptrs = |v: &[CString]| v.iter().map(|c| c.as_ptr()).chain(std::iter::once(std::ptr::null())).collect();
+    let argv = ptrs(&argv_c);
+    let envp = ptrs(&envp_c);
+    let mut strings = argv_c;
+    strings.extend(envp_c);
+    let args = ExecArgs { path, _strings: strings, argv, envp };
+    let hook = move || {
+        let args = &args; // the whole value (Send + Sync), not its fields
+                          // SAFETY: execve with NUL-terminated strings and NULL-terminated pointer arrays that
+                          // `args` owns; async-signal-safe; returns only on failure.
+        unsafe { libc::execve(args.path.as_ptr(), args.argv.as_ptr(), args.envp.as_ptr()) };
+        Err(std::io::Error::last_os_error())
+    };
+    // SAFETY: the closure runs in the child between fork and exec; it makes one raw system
+    // call on memory prepared before the fork, allocates nothing and takes no locks.
+    unsafe { cmd.pre_exec(hook) };
+    Ok(())
 }
 
 /// Take a pending `sig` off this thread without delivering it (after writing to a pipe whose
