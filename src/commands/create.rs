@@ -80,6 +80,7 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
         cgroup_path: &cg_cfg.path,
         id,
         no_new_keyring: a.no_new_keyring,
+        state_root: &cli.root,
     })
     .with_context(ctx)?;
 
@@ -143,6 +144,12 @@ impl SpawnHooks for RuntimeHooks<'_> {
             crate::hooks::run_hooks("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &json)?;
         }
         Ok(json)
+    }
+
+    fn state_json(&self, pid: Pid) -> Vec<u8> {
+        let mut st = self.state.clone();
+        st.pid = pid.as_raw();
+        st.hook_json(state::Status::Creating)
     }
 }
 
