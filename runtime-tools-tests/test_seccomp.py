@@ -433,6 +433,17 @@ def test_notify_listener_sent_and_answered(env, agent, nnp):
     assert run_probe(env, ct3, "getpgrp", p, nnp=nnp) == errno_result(errno.EXDEV)
 
 
+def test_notify_in_user_namespace(env, agent):
+    # The runtime takes the listener from a process in another user namespace (pidfd_getfd).
+    from test_userns import _userns
+    ct = env.container()
+    _userns(ct)
+    p = notify_profile(agent)
+    assert run_probe(env, ct, "getppid", p) == "ret=4242 errno=0 OK | status 0"
+    assert not agent.errors, agent.errors
+    assert agent.states[0][0]["state"]["status"] == "creating"
+
+
 def kernel_has_seccomp_flag(flag):
     """seccomp(SET_MODE_FILTER, flag, NULL): EFAULT if the kernel knows the flag, EINVAL if not
     (nothing is installed)."""
