@@ -15,7 +15,7 @@ fail=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
-pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2)
+pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2 gcc libc6-dev)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -34,6 +34,9 @@ runtime=${RUNTIME:-$repo/target/release/husk}
 step "build the checker (static)"
 (cd runtime-tools-tests/checker &&
   RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu) || exit 1
+
+step "build the seccomp probe (static; copied into every bundle as /seccomp-probe)"
+hack/build-probes.sh || exit 1
 
 unit="skipped"
 if [ -z "${RUNTIME:-}" ]; then

@@ -327,6 +327,9 @@ def leftovers(env, c, cid=None):
     """What a failed command left behind: state entries, cgroup dirs, processes in the bundle."""
     left = []
     entries = os.listdir(env.root) if os.path.isdir(env.root) else []
+    # Not container state: names no container id can have (husk's "@seccomp-cache" of compiled
+    # seccomp programs, shared by all containers under the root).
+    entries = [e for e in entries if not e.startswith("@")]
     if entries:
         left.append("state entries in root: %s" % entries)
     cg = c.cgroup_dirs()

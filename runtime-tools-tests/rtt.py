@@ -17,6 +17,8 @@ RUNTIME = os.environ.get("RUNTIME") or os.path.join(REPO, "target", "release", "
 CHECKER = os.environ.get("CHECKER") or os.path.join(
     HERE, "checker", "target", "x86_64-unknown-linux-gnu", "release", "checker")
 BUSYBOX = os.environ.get("BUSYBOX", "/bin/busybox")
+# The static seccomp probe (hack/build-probes.sh), copied into every bundle as /seccomp-probe.
+SECCOMP_PROBE = os.environ.get("SECCOMP_PROBE") or os.path.join(REPO, "target", "probes", "seccomp-probe")
 CGROUP_ROOT = "/sys/fs/cgroup"
 # One parent cgroup per suite session (husk-test-<pid>): sessions running side by side never
 # see or remove each other's cgroups. RTT_CGROUP_PARENT overrides it.
@@ -135,6 +137,9 @@ def make_rootfs(rootfs, checker=CHECKER):
     if checker and os.path.exists(checker):
         shutil.copy2(checker, os.path.join(rootfs, "checker"))
         os.chmod(os.path.join(rootfs, "checker"), 0o755)
+    if os.path.exists(SECCOMP_PROBE):
+        shutil.copy2(SECCOMP_PROBE, os.path.join(rootfs, "seccomp-probe"))
+        os.chmod(os.path.join(rootfs, "seccomp-probe"), 0o755)
 
 
 def make_config(args, cgroups_path=None):

@@ -100,6 +100,7 @@ fn create_inner(
         cgroup_path: &cg_cfg.fs_path(),
         id,
         no_new_keyring: a.no_new_keyring,
+        state_root: &cli.root,
     })
     .with_context(ctx)?;
 
@@ -174,6 +175,12 @@ impl SpawnHooks for RuntimeHooks<'_> {
             crate::hooks::run_hooks("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &json)?;
         }
         Ok(())
+    }
+
+    fn state_json(&self, pid: Pid) -> Vec<u8> {
+        let mut st = self.state.clone();
+        st.pid = pid.as_raw();
+        st.hook_json(state::Status::Creating)
     }
 }
 

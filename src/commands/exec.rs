@@ -109,10 +109,12 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         crate::logging::debug("no AppArmor/SELinux on this host: label requests are skipped");
     }
     let seccomp = st.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let mut pplan = ProcessPlan::from_process(&process, &st.rootfs, seccomp, a.preserve_fds).with_context(ctx)?;
+    let cache = cli.root.join(crate::launch::process::SECCOMP_CACHE_DIR);
+    let mut pplan =
+        ProcessPlan::from_process(&process, &st.rootfs, seccomp, Some(&cache), a.preserve_fds).with_context(ctx)?;
     pplan.attrs =
         crate::launch::attrs::ProcessAttrs::from_spec(&process, st.config.linux().as_ref()).with_context(ctx)?;
-    let plan = ExecPlan::new(Pid::from_raw(st.pid), pplan).with_context(ctx)?;
+    let plan = ExecPlan::new(Pid::from_raw(st.pid), pplan, st.hook_json(Status::Running)).with_context(ctx)?;
     let cgroup = Cgroup::open(&st.cgroup).with_context(ctx)?;
     // The pty: to the caller's socket, or back to us for the foreground proxy.
     let (console, pty_back) = match (&a.console_socket, terminal) {

@@ -38,7 +38,8 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
     for entry in entries.into_iter().flatten().flatten() {
         let dir = entry.path();
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_dir() {
+        // Not a container: a file, or a dir whose name is no valid id (the seccomp cache).
+        if !meta.is_dir() || entry.file_name().to_str().is_none_or(|n| crate::state::validate_id(n).is_err()) {
             continue;
         }
         let st = match read_state(&dir) {

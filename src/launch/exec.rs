@@ -25,6 +25,8 @@ pub struct ExecPlan {
     pub joins: Vec<Join>,
     pub stage2: bool,
     pub process: ProcessPlan,
+    /// The container's state JSON (status running), for a seccomp agent (SCMP_ACT_NOTIFY).
+    pub state_json: Vec<u8>,
 }
 
 const NS_FILES: [(LinuxNamespaceType, &str); 8] = [
@@ -39,8 +41,9 @@ const NS_FILES: [(LinuxNamespaceType, &str); 8] = [
 ];
 
 impl ExecPlan {
-    /// Open the namespaces of the running init `init` that differ from ours.
-    pub fn new(init: Pid, process: ProcessPlan) -> Result<Self> {
+    /// Open the namespaces of the running init `init` that differ from ours. `state_json`: the
+    /// container's state as hooks get it, sent to a seccomp agent with the listener.
+    pub fn new(init: Pid, process: ProcessPlan, state_json: Vec<u8>) -> Result<Self> {
         let mut joins = Vec::new();
         for (kind, name) in NS_FILES {
             let theirs = format!("/proc/{init}/ns/{name}");
@@ -55,7 +58,7 @@ impl ExecPlan {
             joins.push(Join { fd: own_fd(fd), flag: flag_of(kind), kind, path: theirs.into() });
         }
         let stage2 = joins.iter().any(|j| matches!(j.kind, LinuxNamespaceType::Pid | LinuxNamespaceType::Time));
-        Ok(ExecPlan { joins, stage2, process })
+        Ok(ExecPlan { joins, stage2, process, state_json })
     }
 }
 
@@ -106,6 +109,11 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>, lo
                     pids.push(proc_pid);
                     let _ = nix::sys::wait::waitpid(first, None);
                     pids.retain(|&x| x != first);
+                }
+                Some(Msg::SeccompListener(fd)) => {
+                    let target = plan.process.seccomp_listener.as_ref();
+                    super::send_seccomp_listener(proc_pid, fd, target, &plan.state_json)?;
+                    parent_ch.send(&Msg::SeccompListenerSent)?;
                 }
                 Some(Msg::Ready) => return Ok(proc_pid),
                 Some(Msg::Fail(msg)) => return Err(Error::new(Kind::System, msg)),

@@ -64,6 +64,8 @@ pub struct PlanInput<'a> {
     pub cgroup_path: &'a str,
     pub id: &'a str,
     pub no_new_keyring: bool,
+    /// `--root`: compiled seccomp programs are cached under it.
+    pub state_root: &'a Path,
 }
 
 impl InitPlan {
@@ -89,8 +91,14 @@ impl InitPlan {
         let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
         sysctl.sort();
         rootfs.sysctl = sysctl;
-        let mut proc_plan =
-            ProcessPlan::from_process(process, &input.rootfs, linux.seccomp().as_ref(), input.preserve_fds)?;
+        let cache = input.state_root.join(process::SECCOMP_CACHE_DIR);
+        let mut proc_plan = ProcessPlan::from_process(
+            process,
+            &input.rootfs,
+            linux.seccomp().as_ref(),
+            Some(&cache),
+            input.preserve_fds,
+        )?;
         proc_plan.attrs = attrs::ProcessAttrs::from_spec(process, Some(linux))?;
         let hooks = spec.hooks().as_ref();
         let some = |v: &Option<Vec<oci_spec::runtime::Hook>>| v.as_ref().is_some_and(|v| !v.is_empty());
@@ -169,6 +177,29 @@ impl Drop for ChildGuard {
 pub trait SpawnHooks {
     /// The init's namespaces and mounts exist: run prestart/createRuntime hooks for init `pid`.
     fn run_runtime_hooks(&mut self, pid: Pid) -> Result<()>;
+    /// The container's state JSON (status creating) with init `pid`, for the seccomp agent.
+    fn state_json(&self, pid: Pid) -> Vec<u8>;
+}
+
+/// The runtime's part of the SCMP_ACT_NOTIFY hand-over: the process `pid` loaded its filter
+/// and holds the listener as its fd `fd`; copy it out (pidfd_getfd) and send it with the
+/// container process state to the agent at `linux.seccomp.listenerPath`. `state_json` is the
+/// container's state as hooks get it.
+pub(crate) fn send_seccomp_listener(
+    pid: Pid,
+    fd: i32,
+    target: Option<&process::SeccompListener>,
+    state_json: &[u8],
+) -> Result<()> {
+    use crate::security::seccomp;
+    use std::os::fd::AsFd;
+    let target =
+        target.ok_or_else(|| Error::new(Kind::System, "a seccomp listener came but no listenerPath is set"))?;
+    let state: oci_spec::runtime::State = serde_json::from_slice(state_json)
+        .map_err(|e| Error::new(Kind::System, format!("encoding the container state for the seccomp agent: {e}")))?;
+    let pidfd = crate::sys::process::pidfd_open(pid).map_err(|e| Error::sys(e, format!("pidfd_open({pid})")))?;
+    let listener = seccomp::take_listener(pidfd.as_fd(), fd)?;
+    seccomp::send_listener(listener.as_fd(), &target.path, pid.as_raw(), target.metadata.as_deref(), &state)
 }
 
 /// Fork the init and drive its set-up until it is ready to exec (it then waits on the
@@ -236,6 +267,11 @@ pub fn spawn(
             Some(Msg::RunHooks) => {
                 hooks.run_runtime_hooks(init)?;
                 parent_ch.send(&Msg::HooksDone(init.as_raw()))?;
+            }
+            Some(Msg::SeccompListener(fd)) => {
+                let state = hooks.state_json(init);
+                send_seccomp_listener(init, fd, plan.process.seccomp_listener.as_ref(), &state)?;
+                parent_ch.send(&Msg::SeccompListenerSent)?;
             }
             Some(Msg::Ready) => break,
             Some(Msg::Fail(msg)) => return Err(Error::new(Kind::System, msg)),

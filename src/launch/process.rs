@@ -52,6 +52,8 @@ pub struct ProcessPlan {
     pub env: Vec<CString>,
     pub path_env: String,
     pub seccomp: Option<crate::security::seccomp::Program>,
+    /// Where the SCMP_ACT_NOTIFY listener goes (set when `seccomp` uses NOTIFY).
+    pub seccomp_listener: Option<SeccompListener>,
     pub terminal: bool,
     pub console_size: Option<(u16, u16)>,
     /// Inherited fds 3..3+preserve_fds stay open (LISTEN_FDS + --preserve-fds).
@@ -102,6 +104,7 @@ impl ProcessPlan {
         process: &Process,
         rootfs: &Path,
         seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+        seccomp_cache: Option<&Path>,
         preserve_fds: u32,
     ) -> Result<Self> {
         let user = process.user();
@@ -131,9 +134,12 @@ impl ProcessPlan {
             env.push("LISTEN_PID=1".into());
         }
         let path_env = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("").to_string();
-        let seccomp = match seccomp {
-            Some(s) => Some(crate::security::seccomp::compile(s)?),
-            None => None,
+        let (seccomp, seccomp_listener) = match seccomp {
+            Some(s) => {
+                let (prog, listener) = plan_seccomp(s, seccomp_cache)?;
+                (Some(prog), listener)
+            }
+            None => (None, None),
         };
         Ok(ProcessPlan {
             rlimits,
@@ -154,6 +160,7 @@ impl ProcessPlan {
             env: cstrings(&env, "process.env")?,
             path_env,
             seccomp,
+            seccomp_listener,
             terminal: process.terminal().unwrap_or(false),
             console_size: process.console_size().as_ref().map(|b| (b.height() as u16, b.width() as u16)),
             preserve_fds: preserve_fds + listen,
@@ -161,6 +168,44 @@ impl ProcessPlan {
             attrs: super::attrs::ProcessAttrs::default(),
         })
     }
+}
+
+/// `linux.seccomp.listenerPath` and `listenerMetadata`: the seccomp agent that gets the
+/// notification listener, from the runtime parent, before the process execs.
+#[derive(Debug, Clone)]
+pub struct SeccompListener {
+    pub path: PathBuf,
+    pub metadata: Option<String>,
+}
+
+/// The directory of compiled seccomp programs under the state root (`--root`). Its name is not
+/// a valid container id, so it can never be mistaken for (or collide with) a container's dir.
+pub const SECCOMP_CACHE_DIR: &str = "@seccomp-cache";
+
+/// Compile `linux.seccomp` (through the cache in `cache`, when given) and check that this
+/// kernel has every flag and action it uses, so that `create`/`exec` fail with the name of
+/// what is missing rather than the init failing late.
+fn plan_seccomp(
+    s: &oci_spec::runtime::LinuxSeccomp,
+    cache: Option<&Path>,
+) -> Result<(crate::security::seccomp::Program, Option<SeccompListener>)> {
+    use crate::security::seccomp;
+    let prog = match cache {
+        Some(dir) => seccomp::compile_cached(s, dir)?,
+        None => seccomp::compile(s)?,
+    };
+    prog.check_kernel_support()?;
+    let listener = if prog.uses_notify() {
+        // compile() refuses NOTIFY without a listenerPath.
+        let path = s
+            .listener_path()
+            .clone()
+            .ok_or_else(|| Error::invalid_spec("linux.seccomp.listenerPath: required with SCMP_ACT_NOTIFY rules"))?;
+        Some(SeccompListener { path, metadata: s.listener_metadata().clone() })
+    } else {
+        None
+    };
+    Ok((prog, listener))
 }
 
 /// What the process holds besides the plan.
@@ -207,7 +252,13 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
     // e. cwd, inside the container's root; umask.
     nix::unistd::chdir(&p.cwd).with_context(|| format!("changing to cwd {}", p.cwd.display()))?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask));
-    // f. Ready: the runtime may return. From here on we must survive it.
+    // f. With SCMP_ACT_NOTIFY rules the filter is loaded now, while the runtime that made us
+    //    is still there to send the listener to the agent (docs/seccomp.md, "Load order").
+    let notify = p.seccomp.as_ref().filter(|s| s.uses_notify());
+    if let Some(prog) = notify {
+        load_notify_filter(p, prog, fds.sync)?;
+    }
+    //    Ready: the runtime may return. From here on we must survive it.
     nix::sys::prctl::set_pdeathsig(None::<Signal>).context("clearing the parent death signal")?;
     fds.sync.send(&Msg::Ready)?;
     if let Some(fifo) = fds.fifo {
@@ -220,6 +271,7 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
         nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
     }
     match &p.seccomp {
+        Some(prog) if prog.uses_notify() => p.caps.apply()?, // loaded in step f
         Some(prog) if !p.no_new_privileges => {
             CapsPlan::raise_sys_admin();
             prog.install().context("loading the seccomp filter")?;
@@ -234,6 +286,32 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
     // h. exec.
     let e = execve(&exe, &p.args, &p.env).unwrap_err();
     Err(Error::sys(e, format!("exec {exe:?}")))
+}
+
+/// Step f for a profile with SCMP_ACT_NOTIFY rules: load the filter (no_new_privs first, or
+/// with CAP_SYS_ADMIN made effective for the call), tell the runtime the listener's fd number
+/// with write(2) — the one syscall a NOTIFY rule may not catch — and wait until the runtime has
+/// taken it (pidfd_getfd) and sent it to the agent, who answers from then on.
+fn load_notify_filter(p: &ProcessPlan, prog: &crate::security::seccomp::Program, sync: &Channel) -> Result<()> {
+    use caps::CapSet;
+    let listener = if p.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
+        prog.install()
+    } else {
+        let effective = caps::read(None, CapSet::Effective).ok();
+        CapsPlan::raise_sys_admin();
+        let res = prog.install();
+        if let Some(e) = effective {
+            let _ = caps::set(None, CapSet::Effective, &e);
+        }
+        res
+    }
+    .context("loading the seccomp filter")?
+    .ok_or_else(|| Error::new(crate::Kind::System, "loading the seccomp filter: the kernel returned no listener"))?;
+    sync.send_by_write(&Msg::SeccompListener(listener.as_raw_fd()))?;
+    sync.expect(Msg::SeccompListenerSent)?;
+    drop(listener);
+    Ok(())
 }
 
 /// In a user namespace whose setgroups file says "deny", setgroups(2) always fails.

@@ -27,6 +27,12 @@ pub enum Msg {
     /// createContainer and startContainer hooks the init runs itself (the rest of that
     /// state is in the plan: it can be bigger than one packet).
     HooksDone(i32),
+    /// child → parent: the seccomp filter is loaded and its notification listener is fd
+    /// `fd` of mine: take it (pidfd_getfd) and send it to the agent at listenerPath. Sent with
+    /// write(2) (see [`Channel::send_by_write`]).
+    SeccompListener(i32),
+    /// parent → child: the agent has the listener; close your copy and go on.
+    SeccompListenerSent,
     /// child → parent: set-up is complete; init waits for `start`.
     Ready,
     /// child → parent: set-up failed with this message.
@@ -41,6 +47,8 @@ const TAG_RUN_HOOKS: u8 = 5;
 const TAG_HOOKS_DONE: u8 = 6;
 const TAG_READY: u8 = 7;
 const TAG_FAIL: u8 = 8;
+const TAG_SECCOMP_LISTENER: u8 = 9;
+const TAG_SECCOMP_LISTENER_SENT: u8 = 10;
 
 impl Msg {
     fn encode(&self, buf: &mut Vec<u8>) {
@@ -61,6 +69,11 @@ impl Msg {
                 buf.push(TAG_HOOKS_DONE);
                 buf.extend_from_slice(&p.to_le_bytes());
             }
+            Msg::SeccompListener(fd) => {
+                buf.push(TAG_SECCOMP_LISTENER);
+                buf.extend_from_slice(&fd.to_le_bytes());
+            }
+            Msg::SeccompListenerSent => buf.push(TAG_SECCOMP_LISTENER_SENT),
             Msg::Ready => buf.push(TAG_READY),
             Msg::Fail(s) => {
                 buf.push(TAG_FAIL);
@@ -78,6 +91,8 @@ impl Msg {
             TAG_STAGE2 => Msg::Stage2(int()?),
             TAG_RUN_HOOKS => Msg::RunHooks,
             TAG_HOOKS_DONE => Msg::HooksDone(int()?),
+            TAG_SECCOMP_LISTENER => Msg::SeccompListener(int()?),
+            TAG_SECCOMP_LISTENER_SENT => Msg::SeccompListenerSent,
             TAG_READY => Msg::Ready,
             TAG_FAIL => Msg::Fail(String::from_utf8_lossy(&b[1..]).into_owned()),
             _ => return None,
@@ -103,6 +118,22 @@ impl Channel {
         m.encode(&mut buf);
         loop {
             match send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys(e, format!("sending {m:?} to the other side"))),
+            }
+        }
+    }
+
+    /// Like [`Channel::send`] but with write(2) rather than sendto(2): for the one message the
+    /// init sends after loading a seccomp filter with SCMP_ACT_NOTIFY rules and before the agent
+    /// holds the listener. A notified syscall would block forever there; the compiler refuses
+    /// NOTIFY on `write` (as runc does), so write(2) is the call that is known to get through.
+    pub fn send_by_write(&self, m: &Msg) -> Result<()> {
+        let mut buf = Vec::with_capacity(64);
+        m.encode(&mut buf);
+        loop {
+            match nix::unistd::write(&self.fd, &buf) {
                 Ok(_) => return Ok(()),
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(Error::sys(e, format!("sending {m:?} to the other side"))),
@@ -161,12 +192,16 @@ mod tests {
             Msg::Stage2(-1),
             Msg::RunHooks,
             Msg::HooksDone(7),
+            Msg::SeccompListener(7),
+            Msg::SeccompListenerSent,
             Msg::Ready,
             Msg::Fail("x: y".into()),
         ] {
             a.send(&m).unwrap();
             assert_eq!(b.recv().unwrap(), Some(m));
         }
+        a.send_by_write(&Msg::SeccompListener(12)).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::SeccompListener(12)));
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
     }

@@ -18,6 +18,9 @@ use crate::error::{Error, Result};
 const MAGIC: &[u8; 8] = b"HUSKSECC";
 /// Bump whenever compile() can give a different program for the same profile.
 const FORMAT: u32 = 1;
+/// At most this many entries: storing one more removes the oldest (by mtime). Hosts run few
+/// distinct profiles; this only bounds the directory when something generates many.
+const MAX_ENTRIES: usize = 128;
 
 /// [`compile`], through the cache in `dir`.
 pub fn compile_cached(spec: &LinuxSeccomp, dir: &Path) -> Result<Program> {
@@ -28,7 +31,9 @@ pub fn compile_cached(spec: &LinuxSeccomp, dir: &Path) -> Result<Program> {
         return Ok(p);
     }
     let prog = compile(spec)?;
-    let _ = store(dir, &path, &encode(&prog, &key));
+    if store(dir, &path, &encode(&prog, &key)).is_ok() {
+        prune(dir, MAX_ENTRIES);
+    }
     Ok(prog)
 }
 
@@ -51,6 +56,23 @@ fn store(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+/// Remove the oldest `.bpf` entries beyond `max`.
+fn prune(dir: &Path, max: usize) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = rd
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "bpf"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if entries.len() <= max {
+        return;
+    }
+    entries.sort();
+    for (_, p) in &entries[..entries.len() - max] {
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 fn encode(p: &Program, key: &str) -> Vec<u8> {
@@ -154,6 +176,19 @@ mod tests {
         std::fs::write(&path, &b).unwrap();
         assert_eq!(compile_cached(&spec, &dir).unwrap(), fresh);
         assert_eq!(decode(&std::fs::read(&path).unwrap(), &key).unwrap(), fresh);
+        // The directory is bounded: the oldest entries go.
+        for i in 0..5 {
+            std::fs::write(dir.join(format!("{i:016x}.bpf")), b"old").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(compile_cached(&spec, &dir).unwrap(), fresh); // miss: stores, prunes to 128
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 6);
+        prune(&dir, 3);
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(left.len(), 3);
+        assert!(left.contains(&path), "the newest entry stays");
+        assert!(!left.contains(&dir.join("0000000000000000.bpf")), "the oldest goes");
         // An unwritable cache directory just means compiling.
         assert_eq!(compile_cached(&spec, Path::new("/proc/husk-no-such-dir")).unwrap(), fresh);
         let _ = std::fs::remove_dir_all(&dir);
