@@ -564,7 +564,10 @@ def test_features_husk_fields():
     assert set(linux["cgroup"]) == {"v1", "v2", "systemd", "systemdUser", "rdma"}
     assert linux["cgroup"]["rdma"] is False
     assert linux["apparmor"] == {"enabled": False} and linux["selinux"] == {"enabled": False}
-    assert linux["intelRdt"] == {"enabled": False}
+    resctrl = os.path.isdir("/sys/fs/resctrl/info")
+    assert linux["intelRdt"]["enabled"] == resctrl
+    assert linux["netDevices"] == {"enabled": True}
+    assert "MPOL_BIND" in linux["memoryPolicy"]["modes"]
     assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
     s = linux["seccomp"]
     assert set(s["supportedFlags"]) <= set(s["knownFlags"])

@@ -11,6 +11,11 @@ use crate::error::{Error, Kind, Result};
 
 pub const RESCTRL: &str = "/sys/fs/resctrl";
 
+/// Whether Intel RDT can be used on this host (resctrl is mounted).
+pub fn available() -> bool {
+    mounted()
+}
+
 fn mounted() -> bool {
     std::fs::read_to_string("/proc/self/mountinfo")
         .map(|m| m.lines().any(|l| l.contains(" - resctrl ")))
