@@ -70,6 +70,29 @@ failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<" $summary"); failed=${failed:
 errors=$(sed -nE 's/.* ([0-9]+) errors?.*/\1/p' <<<" $summary"); errors=${errors:-0}
 failed=$((failed + errors))
 
+# End to end: podman (conmon), containerd (ctr + shim) and the Kubernetes CRI path with husk as
+# the runtime (hack/e2e/). HUSK_SKIP_E2E=1 skips them.
+e2e="skipped"
+if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_E2E:-}" ]; then
+  e2e=""
+  for s in podman containerd cri; do
+    step "end to end: $s"
+    elog=$(mktemp /tmp/husk-test-e2e.XXXXXX)
+    timeout 900 hack/e2e/$s.sh "$runtime" 2>&1 | tee "$elog"
+    erc=${PIPESTATUS[0]}
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$elog" | tail -1)
+    rm -f "$elog"
+    ep=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$line"); ef=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
+    passed=$((passed + ${ep:-0})); failed=$((failed + ${ef:-0}))
+    if [ "$erc" != 0 ]; then fail=1; [ -n "$ef" ] && [ "$ef" != 0 ] || failed=$((failed + 1)); fi
+    e2e="$e2e $s: ${line:-no summary (exit $erc)};"
+  done
+fi
+
+# The guests are cached outside the checkout so that repeated runs on one machine skip the
+# kernel download and debootstrap (a new machine builds them: a few minutes).
+export VM_DIR=${VM_DIR:-/var/cache/husk-vm}
+
 # The cgroup v2 lane: the cases that touch cgroups, the lifecycle and kill/delete cases, in a
 # cgroup-v2-only QEMU guest (hack/vm/). HUSK_SKIP_VM=1 skips it.
 v2="skipped"
@@ -83,6 +106,16 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
   v2p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<" $v2"); v2f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<" $v2")
   passed=$((passed + ${v2p:-0})); failed=$((failed + ${v2f:-0}))
   if [ "$v2rc" != 0 ]; then fail=1; [ -n "$v2f" ] || failed=$((failed + 1)); fi
+  step "systemd cgroup driver lane (QEMU guest with systemd)"
+  sdlog=$(mktemp /tmp/husk-test-sd.XXXXXX)
+  hack/vm/systemd-lane.sh "$runtime" 2>&1 | tee "$sdlog"
+  sdrc=${PIPESTATUS[0]}
+  sd=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$sdlog" | tail -1)
+  rm -f "$sdlog"
+  sdp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$sd"); sdf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$sd")
+  passed=$((passed + ${sdp:-0})); failed=$((failed + ${sdf:-0}))
+  if [ "$sdrc" != 0 ]; then fail=1; [ -n "$sdf" ] && [ "$sdf" != 0 ] || failed=$((failed + 1)); fi
+  v2="$v2; systemd lane: ${sd:-no summary (exit $sdrc)}"
 fi
 
 devnull=$(stat -c '%A %U:%G %t:%T' /dev/null)
@@ -92,6 +125,6 @@ if [ "$devnull" != "crw-rw-rw- root:root 1:3" ]; then
 fi
 
 echo
-echo "cargo test: $unit; conformance ($(basename "$runtime")): $summary; cgroup v2 lane: $v2; $(( $(date +%s) - start ))s"
+echo "cargo test: $unit; conformance ($(basename "$runtime")): $summary; e2e:$e2e cgroup v2 lane: $v2; $(( $(date +%s) - start ))s"
 echo "$passed passed, $failed failed"
 exit $fail
