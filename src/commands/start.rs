@@ -8,6 +8,7 @@ use crate::error::{Context, Error, Result};
 use crate::state::{StateDir, Status};
 
 pub fn start(cli: &Cli, id: &str) -> Result<()> {
+    let mut ph = crate::logging::Phases::start("start");
     let dir = StateDir::open(&cli.root, id)?;
     let st = dir.load()?;
     match st.status(dir.path()) {
@@ -20,7 +21,9 @@ pub fn start(cli: &Cli, id: &str) -> Result<()> {
             return Err(Error::bad_state(format!("cannot start container {id}: it is still being created")))
         }
     }
+    ph.mark("load-state");
     release(&dir).with_context(|| format!("starting container {id}"))?;
+    ph.mark("release");
     if let Some(h) = st.config.hooks().as_ref() {
         let json = st.hook_json(Status::Running);
         if let Err(e) = crate::hooks::run_hooks("poststart", h.poststart().as_deref().unwrap_or_default(), &json) {

@@ -154,6 +154,7 @@ pub fn spawn(
     lock: BorrowedFd,
     hooks: &mut dyn SpawnHooks,
 ) -> Result<Pid> {
+    let mut ph = crate::logging::Phases::start("spawn");
     let (parent_ch, child_ch) = sync::pair()?;
     let forked = fork_with_flags(plan.ns.clone_flags.bits()).context("forking the container init")?;
     let first = match forked {
@@ -178,7 +179,9 @@ pub fn spawn(
     drop(fifo);
     drop(console);
     let mut guard = ChildGuard { pids: vec![first] };
+    ph.mark("clone");
     cgroup.add_task(first).context("adding the init to its cgroup")?;
+    ph.mark("cgroup-add-task");
     if plan.ns.user_in_clone {
         write_id_maps(first, plan)?;
     }
@@ -213,6 +216,7 @@ pub fn spawn(
             }
         }
     }
+    ph.mark("init-setup");
     guard.disarm();
     Ok(init)
 }
