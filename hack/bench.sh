@@ -3,13 +3,14 @@
 # Builds husk (release), runs hack/bench/bench.py (interleaved passes, pooled medians; see its
 # doc comment) and writes the results table into docs/benchmarks.md between the BENCH markers.
 # Env: PASSES (samples per runtime and scenario, default 30), TP_PASSES (throughput runs, 3),
-#      ONLY=lifecycle,run,exec,list,throughput,create_rss,checks, HUSK/RUNC/CRUN binaries,
-#      EXTRA="name=/path ..." more runtimes, NO_DOC=1 (print only).
+#      ONLY=lifecycle,run,exec,list,throughput,create_rss,checks, HUSK/RUNC/CRUN binaries
+#      (HUSK defaults to the shipped build, hack/build-static.sh: static, non-PIE),
+#      EXTRA="name=/path ..." more runtimes (e.g. husk-dyn=target/release/husk), NO_DOC=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root" >&2; exit 1; }
-husk=${HUSK:-$PWD/target/release/husk}
-if [ -z "${HUSK:-}" ]; then cargo build --release -q; fi
+husk=${HUSK:-}
+if [ -z "$husk" ]; then husk=$(hack/build-static.sh); fi
 args=(--runtime "husk=$husk" --runtime "runc=${RUNC:-/usr/sbin/runc}" --runtime "crun=${CRUN:-/usr/bin/crun}:v1")
 for r in ${EXTRA:-}; do args+=(--runtime "$r"); done
 out=$(mktemp -d /tmp/husk-bench-out.XXXXXX)
