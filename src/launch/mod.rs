@@ -180,12 +180,18 @@ pub fn spawn(
     drop(console);
     let mut guard = ChildGuard { pids: vec![first] };
     ph.mark("clone");
-    cgroup.add_task(first).context("adding the init to its cgroup")?;
+    // The init may run ahead until Go (child.rs `go_after_rootfs`) and fail meanwhile: its
+    // report then explains an error here better than the error itself.
+    if let Err(e) = cgroup.add_task(first).context("adding the init to its cgroup") {
+        return Err(early_failure(&parent_ch).unwrap_or(e));
+    }
     ph.mark("cgroup-add-task");
     if plan.ns.user_in_clone {
         write_id_maps(first, plan)?;
     }
-    parent_ch.send(&Msg::Go)?;
+    if let Err(e) = parent_ch.send(&Msg::Go) {
+        return Err(early_failure(&parent_ch).unwrap_or(e));
+    }
     let mut init = first;
     loop {
         match parent_ch.recv()? {
@@ -219,6 +225,19 @@ pub fn spawn(
     ph.mark("init-setup");
     guard.disarm();
     Ok(init)
+}
+
+/// A `Fail` the init already sent (without blocking: nothing there means no report).
+fn early_failure(ch: &sync::Channel) -> Option<Error> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut pfd = [PollFd::new(ch.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut pfd, PollTimeout::ZERO) {
+        Ok(n) if n > 0 => match ch.recv() {
+            Ok(Some(Msg::Fail(msg))) => Some(Error::new(Kind::System, msg)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn write_id_maps(pid: Pid, plan: &InitPlan) -> Result<()> {
