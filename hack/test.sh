@@ -38,6 +38,17 @@ step "build the checker (static)"
 step "build the seccomp probe (static; copied into every bundle as /seccomp-probe)"
 hack/build-probes.sh || exit 1
 
+# The benchmark harness is built and syntax-checked, never timed here (timings do not gate CI).
+step "build the benchmark harness (hack/bench.sh; not run)"
+bash -n hack/bench.sh hack/build-static.sh || fail=1
+/usr/bin/python3 -c 'import sys; [compile(open(f).read(), f, "exec") for f in sys.argv[1:]]' \
+  hack/bench/bench.py hack/bench/report.py || fail=1
+if command -v gcc >/dev/null; then
+  t=$(mktemp /tmp/husk-maxrss.XXXXXX)
+  gcc -O2 -static -o "$t" hack/bench/maxrss.c || fail=1
+  rm -f "$t"
+fi
+
 unit="skipped"
 if [ -z "${RUNTIME:-}" ]; then
   step "cargo test"

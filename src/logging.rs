@@ -78,6 +78,32 @@ pub fn debug(msg: &str) {
     log(Level::Debug, msg);
 }
 
+fn debug_enabled() -> bool {
+    LOGGER.get().is_some_and(|l| l.min <= Level::Debug)
+}
+
+/// Phase timings of a command, logged at debug level (`--debug`) as one structured line per
+/// phase: `msg="create phase=cgroup ms=0.412"`. Without `--debug` it never reads the clock.
+pub struct Phases {
+    what: &'static str,
+    last: Option<std::time::Instant>,
+}
+
+impl Phases {
+    pub fn start(what: &'static str) -> Self {
+        Phases { what, last: debug_enabled().then(std::time::Instant::now) }
+    }
+
+    /// The phase that ends now.
+    pub fn mark(&mut self, phase: &str) {
+        if let Some(t) = self.last {
+            let now = std::time::Instant::now();
+            debug(&format!("{} phase={phase} ms={:.3}", self.what, (now - t).as_secs_f64() * 1e3));
+            self.last = Some(now);
+        }
+    }
+}
+
 fn format_line(format: LogFormat, level: Level, msg: &str, time: &str) -> String {
     match format {
         LogFormat::Json => {

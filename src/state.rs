@@ -1,4 +1,4 @@
-//! Container state on disk: `<root>/<id>/state.json`, written atomically (temp file, fsync,
+//! Container state on disk: `<root>/<id>/state.json`, written atomically (temp file,
 //! rename), guarded by an exclusive flock on the container's directory so that commands on
 //! one id serialize while commands on different ids never block each other.
 //!
@@ -197,7 +197,10 @@ pub fn read_state(dir: &Path) -> Result<State> {
     serde_json::from_slice(&data).map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display())))
 }
 
-/// Write `data` to `path` atomically: temp file in the same directory, fsync, rename.
+/// Write `data` to `path` atomically: temp file in the same directory, rename. No fsync (as
+/// runc and crun): readers only ever see a whole old or a whole new file, and runtime state
+/// lives on a tmpfs (/run) and does not outlive a crash of the machine anyway; an fdatasync on
+/// a disk-backed root cost 0.2–0.7 ms per write, twice per `create`.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -205,7 +208,6 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let res = (|| -> std::io::Result<()> {
         let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
         f.write_all(data)?;
-        f.sync_data()?;
         fs::rename(&tmp, path)
     })();
     if let Err(e) = res {

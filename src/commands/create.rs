@@ -75,6 +75,7 @@ fn create_inner(
     console: Option<OwnedFd>,
     poststop: &mut Poststop,
 ) -> Result<Created> {
+    let mut ph = crate::logging::Phases::start("create");
     state::validate_id(&a.id)?;
     let id = a.id.as_str();
     let ctx = || format!("creating container {id}");
@@ -89,6 +90,7 @@ fn create_inner(
     let terminal = process.terminal().unwrap_or(false);
     crate::console::check_terminal_args(terminal, a.console_socket.is_some(), detached).with_context(ctx)?;
     let linux = spec.linux().as_ref().expect("validated");
+    ph.mark("config");
     let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
     let cgroup = Cgroup::open(&cg_cfg).with_context(ctx)?;
     let mut plan = InitPlan::from_spec(PlanInput {
@@ -103,6 +105,7 @@ fn create_inner(
         state_root: &cli.root,
     })
     .with_context(ctx)?;
+    ph.mark("plan");
 
     // From here on we change the system: everything is undone on error.
     let dir = StateDir::create(&cli.root, id)?;
@@ -122,9 +125,11 @@ fn create_inner(
     };
     // Saved before anything else exists, so `delete --force` can clean up after a crash.
     dir.save(&st).with_context(ctx)?;
+    ph.mark("state-dir");
     cgroup
         .create(linux.resources().as_ref())
         .with_context(|| format!("{}: setting up cgroup {}", ctx(), cg_cfg.path))?;
+    ph.mark("cgroup");
     cleanup.cgroup = Some(&cgroup);
     let fifo = Some(make_fifo(&dir.fifo_path()).with_context(ctx)?);
     let console = match (&a.console_socket, console) {
@@ -136,6 +141,7 @@ fn create_inner(
     let mut hooks = RuntimeHooks { state: &st, poststop };
     let pid = launch::spawn(&plan, &cgroup, fifo, console, dir.lock_fd(), &mut hooks).with_context(ctx)?;
     cleanup.init = Some(pid);
+    ph.mark("spawn");
     let (_, start) = state::proc_start_time(pid)
         .ok_or_else(|| Error::new(Kind::System, format!("{}: init {pid} vanished", ctx())))?;
     st.pid = pid.as_raw();
@@ -144,6 +150,7 @@ fn create_inner(
     if let Some(p) = &a.pid_file {
         write_pid_file(p, pid).with_context(ctx)?;
     }
+    ph.mark("save-state");
     cleanup.init = None;
     cleanup.cgroup = None;
     cleanup.dir = None;

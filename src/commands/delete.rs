@@ -14,6 +14,7 @@ use crate::state::{State, StateDir, Status};
 use crate::sys::process::pidfd_open;
 
 pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
+    let mut ph = crate::logging::Phases::start("delete");
     let dir = match StateDir::open(&cli.root, &a.id) {
         Ok(d) => d,
         // runc: deleting a missing container with --force is not an error.
@@ -29,6 +30,7 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
         Err(e) => return Err(e),
     };
     let status = if st.pid == 0 { Status::Stopped } else { st.status(dir.path()) };
+    ph.mark("load-state");
     if matches!(status, Status::Running | Status::Paused) && !a.force {
         return Err(Error::bad_state(format!(
             "cannot delete container {} that is not stopped: {}",
@@ -37,7 +39,10 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
         )));
     }
     destroy(&st, status).with_context(|| format!("deleting container {}", a.id))?;
-    dir.remove()
+    ph.mark("destroy");
+    let r = dir.remove();
+    ph.mark("remove-state");
+    r
 }
 
 /// Kill whatever runs, wait for the init to be gone, run poststop hooks, remove the cgroup.

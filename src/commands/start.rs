@@ -14,6 +14,7 @@ use crate::error::{Context, Error, Kind, Result};
 use crate::state::{State, StateDir, Status};
 
 pub fn start(cli: &Cli, id: &str) -> Result<()> {
+    let mut ph = crate::logging::Phases::start("start");
     let dir = StateDir::open(&cli.root, id)?;
     let st = dir.load()?;
     match st.status(dir.path()) {
@@ -25,7 +26,10 @@ pub fn start(cli: &Cli, id: &str) -> Result<()> {
             return Err(Error::bad_state(format!("cannot start container {id}: it is still being created")))
         }
     }
-    start_created(dir, &st).with_context(|| format!("starting container {id}"))
+    ph.mark("load-state");
+    let r = start_created(dir, &st).with_context(|| format!("starting container {id}"));
+    ph.mark("start");
+    r
 }
 
 /// Start a created container: release its init, wait until it has exec'd the program (its

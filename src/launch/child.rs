@@ -34,8 +34,14 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     // /proc/PID/exe (the host binary) or our memory (CVE-2019-5736). execve resets it.
     nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
     reset_signals()?;
-    // 2. Wait until the parent has put us into our cgroup (and written user-ns maps).
-    fds.sync.expect(Msg::Go)?;
+    // 2. Wait until the parent has put us into our cgroup (and written user-ns maps). When
+    //    nothing before the pivot needs the cgroup or the parent, wait only after step 9:
+    //    the parent's cgroup move (~1 ms, mostly the kernel's sync on a first move) then
+    //    overlaps with our mount work.
+    let late_go = go_after_rootfs(plan);
+    if !late_go {
+        fds.sync.expect(Msg::Go)?;
+    }
     // 3. Namespaces that clone did not create: join by path, unshare the rest, and fork
     //    again when the pid or time namespace applies only to children.
     enter_namespaces(plan, fds)?;
@@ -94,6 +100,9 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     // 10. The filesystem, second part: sysctls (through the container's procfs),
     //     masked/readonly paths, pivot_root.
     plan.rootfs.finish()?;
+    if late_go {
+        fds.sync.expect(Msg::Go)?;
+    }
     // 11. The terminal: a pty from the container's devpts, master sent to the caller.
     if let Some(sock) = &fds.console {
         crate::console::setup_init_console(sock.as_fd(), plan.process.console_size)
@@ -121,6 +130,20 @@ fn with_pid(state: &[u8], pid: i32) -> Vec<u8> {
         }
         Err(_) => state.to_vec(),
     }
+}
+
+/// Steps 3–9 may run before the parent has placed us in our cgroup: no message to the
+/// parent on the way (user-ns maps, hooks, a second fork), no cgroup namespace to root at
+/// the cgroup, and only device nodes the devices cgroup allows anyway.
+fn go_after_rootfs(plan: &InitPlan) -> bool {
+    let ns = &plan.ns;
+    !(plan.has_runtime_hooks
+        || ns.new_cgroup
+        || ns.stage2
+        || ns.new_user
+        || ns.user_in_clone
+        || !ns.joins.is_empty()
+        || !plan.rootfs.only_default_devices())
 }
 
 /// The hook state with another status.

@@ -214,6 +214,7 @@ pub fn spawn(
     lock: BorrowedFd,
     hooks: &mut dyn SpawnHooks,
 ) -> Result<Pid> {
+    let mut ph = crate::logging::Phases::start("spawn");
     let (parent_ch, child_ch) = sync::pair()?;
     let forked = fork_with_flags(plan.ns.clone_flags.bits()).context("forking the container init")?;
     let first = match forked {
@@ -246,11 +247,19 @@ pub fn spawn(
     drop(console);
     let mut guard = ChildGuard { pids: vec![first] };
     plan.process.attrs.pin_initial(first)?;
-    cgroup.add_task(first).context("adding the init to its cgroup")?;
+    ph.mark("clone");
+    // The init may run ahead until Go (child.rs `go_after_rootfs`) and fail meanwhile: its
+    // report then explains an error here better than the error itself.
+    if let Err(e) = cgroup.add_task(first).context("adding the init to its cgroup") {
+        return Err(early_failure(&parent_ch).unwrap_or(e));
+    }
+    ph.mark("cgroup-add-task");
     if plan.ns.user_in_clone {
         write_id_maps(first, plan)?;
     }
-    parent_ch.send(&Msg::Go)?;
+    if let Err(e) = parent_ch.send(&Msg::Go) {
+        return Err(early_failure(&parent_ch).unwrap_or(e));
+    }
     let mut init = first;
     loop {
         match parent_ch.recv()? {
@@ -286,6 +295,7 @@ pub fn spawn(
             }
         }
     }
+    ph.mark("init-setup");
     guard.disarm();
     Ok(init)
 }
@@ -303,6 +313,19 @@ fn start_error_channel(fifo: &OwnedFd, preserve_fds: u32) -> Option<OwnedFd> {
     let min = 3 + preserve_fds as i32;
     let high = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(min)).ok()?;
     Some(crate::sys::fs::own_fd(high))
+}
+
+/// A `Fail` the init already sent (without blocking: nothing there means no report).
+fn early_failure(ch: &sync::Channel) -> Option<Error> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut pfd = [PollFd::new(ch.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut pfd, PollTimeout::ZERO) {
+        Ok(n) if n > 0 => match ch.recv() {
+            Ok(Some(Msg::Fail(msg))) => Some(Error::new(Kind::System, msg)),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn write_id_maps(pid: Pid, plan: &InitPlan) -> Result<()> {

@@ -173,6 +173,10 @@ impl Channel {
         self.fd.as_raw_fd()
     }
 
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.fd)
+    }
+
     pub fn from_fd(fd: i32) -> Channel {
         Channel { fd: own_fd(fd) }
     }

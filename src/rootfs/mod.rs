@@ -92,6 +92,14 @@ const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
 ];
 
 impl RootfsPlan {
+    /// Every device node made is one of the default six (which the container's devices
+    /// cgroup always allows): creating them before the init is in its cgroup is the same.
+    pub fn only_default_devices(&self) -> bool {
+        self.devices.iter().all(|d| {
+            DEFAULT_DEVICES.iter().any(|&(p, maj, min)| d.path == Path::new(p) && d.major == maj && d.minor == min)
+        })
+    }
+
     /// Build the plan from the spec. `rootfs` is the absolute, canonical rootfs path.
     pub fn from_spec(
         spec: &Spec,
