@@ -13,6 +13,7 @@ KNOWN_FAILURES = {
         "test_time_namespace": "runc 1.1.5 has no time namespace support: 'namespace {\"time\" \"\"} does not exist'",
         "test_time_namespace_offsets": "runc 1.1.5 has no time namespace support",
         "test_rootfs_propagation_shared": "runc 1.1.5 applies rootfsPropagation before the rootfs bind and pivot_root; the container's / ends up without a shared peer group",
+        "test_dev_console_symlink[container-file]": "runc 1.1.5 follows a rootfs /dev/console symlink and bind-mounts the pty over its target inside the container (/etc/victim) (CVE-2025-52565 shape)",
         "test_symlinked_mount_destination[/dev-tmpfs]": "runc 1.1.5 mounts the /dev tmpfs inside the rootfs but creates the /dev symlinks (fd, stdin, stdout, stderr, ptmx) through a rootfs /dev that is a symlink, i.e. in the host dir it points to",
     },
     "crun": {
@@ -30,6 +31,7 @@ KNOWN_FAILURES = {
         "test_kill_bad_signal_is_error": "crun 1.8.1 exits 0 for an unknown signal name",
         "test_user_namespace_host_dev_null_untouched": "crun 1.8.1 chowns the /dev/null it binds into a user-namespaced container to the container user's mapped uid (101000:101000 here)",
         "test_id_cannot_escape_root[/abs-escape]": "crun 1.8.1 accepts an id containing '/' ('/abs-escape'); its state lands in <root>/abs-escape, still inside the root",
+        "test_dev_console_symlink[container-file]": "crun 1.8.1 follows a rootfs /dev/console symlink and bind-mounts the pty over its target inside the container (/etc/victim) (CVE-2025-52565 shape)",
         "test_masking_with_fake_dev_null": "crun 1.8.1 binds the caller's /dev/null over masked files without checking it is the 1:3 device: a regular file bound over /dev/null in the caller's mount namespace shows up as the container's /proc/keys (CVE-2025-31133 class)",
         "test_host_dev_null_unchanged": "crun 1.8.1 chowned /dev/null during the user namespace cases (the suite's private node, not the host's)",
     },

@@ -623,3 +623,48 @@ def test_id_cannot_escape_root(env, ct, bad):
     new = [n for n in after - before if "escape" in n]
     assert p.returncode != 0, "id %r accepted" % bad
     assert not new, new
+
+
+@pytest.mark.parametrize("target", ["host", "container-file"])
+def test_dev_console_symlink(env, ct, target):
+    """terminal: true with a rootfs /dev (no /dev mount) whose console is a symlink, to a host
+    file or to another file of the container (CVE-2025-52565 shape: the pty bind redirected).
+    Defence: husk opens /dev/console with O_NOFOLLOW before binding the pty on it and refuses
+    a symlink (src/console.rs bind_dev_console). Either create fails or the pty is bound on
+    /dev/console only, and the target is untouched."""
+    import socket
+    host = env.tmpdir()
+    victim = os.path.join(host, "victim")
+    with open(victim, "w") as f:
+        f.write("host data\n")
+    with open(os.path.join(ct.rootfs, "etc", "victim"), "w") as f:
+        f.write("container data\n")
+    ct.config["mounts"] = [m for m in ct.config["mounts"] if m["destination"] != "/dev"]
+    os.makedirs(os.path.join(ct.rootfs, "dev", "pts"), exist_ok=True)
+    os.makedirs(os.path.join(ct.rootfs, "dev", "shm"), exist_ok=True)
+    os.makedirs(os.path.join(ct.rootfs, "dev", "mqueue"), exist_ok=True)
+    os.symlink(victim if target == "host" else "/etc/victim",
+               os.path.join(ct.rootfs, "dev", "console"))
+    path = os.path.join(env.tmpdir(), "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(2)
+    ct.config["process"]["terminal"] = True
+    ct.config["process"]["args"] = ["/bin/sleep", "5"]
+    try:
+        p = ct.create("--console-socket", path, check=False)
+        try:
+            conn, _ = srv.accept()
+            conn.close()
+        except OSError:
+            pass
+        if p.returncode == 0:
+            with open("/proc/%d/mountinfo" % ct.pid) as f:
+                mps = [l.split()[4] for l in f]
+            assert "/etc/victim" not in mps, "the pty was bound over /etc/victim"
+    finally:
+        srv.close()
+    assert not mounted_at(victim)
+    assert open(victim).read() == "host data\n"
+    assert open(os.path.join(ct.rootfs, "etc", "victim")).read() == "container data\n"
