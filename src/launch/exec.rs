@@ -95,6 +95,9 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>, lo
     let res = (|| -> Result<Pid> {
         parent_ch.send(&Msg::Go)?;
         let mut proc_pid = first;
+        // The second child shares the channel and may report Ready before the first one has
+        // sent its pid (seen under load): then wait for Stage2 instead of taking `first`.
+        let mut ready = false;
         loop {
             match parent_ch.recv()? {
                 Some(Msg::Stage2(p)) => {
@@ -102,7 +105,11 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>, lo
                     pids.push(proc_pid);
                     let _ = nix::sys::wait::waitpid(first, None);
                     pids.retain(|&x| x != first);
+                    if ready {
+                        return Ok(proc_pid);
+                    }
                 }
+                Some(Msg::Ready) if plan.stage2 && proc_pid == first => ready = true,
                 Some(Msg::Ready) => return Ok(proc_pid),
                 Some(Msg::Fail(msg)) => return Err(Error::new(Kind::System, msg)),
                 Some(m) => return Err(Error::new(Kind::System, format!("unexpected {m:?} from the exec process"))),

@@ -184,6 +184,10 @@ pub fn spawn(
     }
     parent_ch.send(&Msg::Go)?;
     let mut init = first;
+    // The second-stage init shares the channel with the first child and may speak before the
+    // first child has sent its pid: hold RunHooks/Ready until Stage2 has arrived.
+    let (mut hooks_pending, mut ready) = (false, false);
+    let waiting_stage2 = |init: Pid| plan.ns.stage2 && init == first;
     loop {
         match parent_ch.recv()? {
             Some(Msg::NeedMaps(p)) => {
@@ -195,11 +199,20 @@ pub fn spawn(
                 guard.pids.push(init);
                 let _ = waitpid(first, None);
                 guard.pids.retain(|&x| x != first);
+                if hooks_pending {
+                    let state = hooks.run_runtime_hooks(init)?;
+                    parent_ch.send(&Msg::HooksDone(state))?;
+                }
+                if ready {
+                    break;
+                }
             }
+            Some(Msg::RunHooks) if waiting_stage2(init) => hooks_pending = true,
             Some(Msg::RunHooks) => {
                 let state = hooks.run_runtime_hooks(init)?;
                 parent_ch.send(&Msg::HooksDone(state))?;
             }
+            Some(Msg::Ready) if waiting_stage2(init) => ready = true,
             Some(Msg::Ready) => break,
             Some(Msg::Fail(msg)) => return Err(Error::new(Kind::System, msg)),
             Some(m) => return Err(Error::new(Kind::System, format!("unexpected {m:?} from the container init"))),
