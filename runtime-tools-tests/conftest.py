@@ -19,6 +19,7 @@ PR_SET_CHILD_SUBREAPER = 36
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "husk_only: asserts husk's own error wording")
+    config.addinivalue_line("markers", "security: runtime-escape regression cases (test_security.py)")
 
 
 def pytest_report_header(config):

@@ -52,6 +52,8 @@ KNOWN_FAILURES = {
         "test_bad_profile_refused[errnoRet-on-allow]": "runc 1.1.5 accepts errnoRet on an SCMP_ACT_ALLOW rule (and ignores it)",
         "test_64bit_fallthrough_per_profile[a1-2^32]": "libseccomp 2.5.4 (runc's) compares a stale accumulator when two rules on one 64-bit argument fall through into each other: getcwd(buf, 2^32) is allowed although the profile's arg1 >= 4096 rule matches (docs/seccomp.md)",
         "test_64bit_fallthrough_per_profile[a2-high-half]": "libseccomp 2.5.4 (runc's) stale-accumulator bug: getcwd(buf, 100, 0x100000005) gets the arg2 == 5 rule's EACCES although the high half differs (docs/seccomp.md)",
+        "test_dev_console_symlink[container-file]": "runc 1.1.5 follows a rootfs /dev/console symlink and bind-mounts the pty over its target inside the container (/etc/victim) (CVE-2025-52565 shape)",
+        "test_symlinked_mount_destination[/dev-tmpfs]": "runc 1.1.5 mounts the /dev tmpfs inside the rootfs but creates the /dev symlinks (fd, stdin, stdout, stderr, ptmx) through a rootfs /dev that is a symlink, i.e. in the host dir it points to",
     },
     "crun": {
         "test_bad_field_type_refused": "crun 1.8.1 accepts a string for process.user.uid and creates the container",
@@ -67,6 +69,9 @@ KNOWN_FAILURES = {
         "test_time_namespace_offsets": "crun 1.8.1 fails to create a container with a time namespace here (\"write to sync socket: Connection reset by peer\")",
         "test_kill_bad_signal_is_error": "crun 1.8.1 exits 0 for an unknown signal name",
         "test_user_namespace_host_dev_null_untouched": "crun 1.8.1 chowns the /dev/null it binds into a user-namespaced container to the container user's mapped uid (101000:101000 here)",
+        "test_id_cannot_escape_root[/abs-escape]": "crun 1.8.1 accepts an id containing '/' ('/abs-escape'); its state lands in <root>/abs-escape, still inside the root",
+        "test_dev_console_symlink[container-file]": "crun 1.8.1 follows a rootfs /dev/console symlink and bind-mounts the pty over its target inside the container (/etc/victim) (CVE-2025-52565 shape)",
+        "test_masking_with_fake_dev_null": "crun 1.8.1 binds the caller's /dev/null over masked files without checking it is the 1:3 device: a regular file bound over /dev/null in the caller's mount namespace shows up as the container's /proc/keys (CVE-2025-31133 class)",
         "test_host_dev_null_unchanged": "crun 1.8.1 chowned /dev/null during the user namespace cases (the suite's private node, not the host's)",
     },
     "husk": {},

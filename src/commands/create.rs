@@ -81,6 +81,9 @@ fn create_inner(
     let ctx = || format!("creating container {id}");
     let bundle = canonical(&a.bundle, "bundle").with_context(ctx)?;
     let spec = crate::spec::load(&bundle).with_context(ctx)?;
+    // CVE-2019-5736: the init will run our code in a pid namespace shared with processes that
+    // may hold CAP_SYS_PTRACE: start over from a read-only mount of our binary.
+    crate::security::sealed::seal_if(crate::security::sealed::create_exposed(&spec)).with_context(ctx)?;
     let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
     let rootfs = canonical(&bundle.join(root), "rootfs").with_context(ctx)?;
     if !rootfs.is_dir() {

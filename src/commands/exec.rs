@@ -103,6 +103,10 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
             .context(ctx()));
     }
     let process = build_process(a, st.config.process().as_ref()).with_context(ctx)?;
+    // CVE-2019-5736 with CAP_SYS_PTRACE in the container: start over from a read-only mount
+    // of our binary (the state-dir lock is close-on-exec and taken again).
+    crate::security::sealed::seal_if(crate::security::sealed::exec_exposed(Pid::from_raw(st.pid), &process))
+        .with_context(ctx)?;
     let terminal = process.terminal().unwrap_or(false);
     crate::console::check_terminal_args(terminal, a.console_socket.is_some(), a.detach).with_context(ctx)?;
     if a.apparmor.is_some() || a.process_label.is_some() || process.apparmor_profile().is_some() {

