@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commands;
 pub mod console;
 pub mod error;
+pub mod fault;
 pub mod hooks;
 pub mod launch;
 pub mod logging;

@@ -20,6 +20,7 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
         Err(e) if e.kind() == Kind::NotFound && a.force => return Ok(()),
         Err(e) => return Err(e),
     };
+    crate::fault::point("delete:locked");
     let st = match dir.load() {
         Ok(st) => st,
         Err(e) if a.force => {
@@ -37,6 +38,7 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
         )));
     }
     destroy(&st, status).with_context(|| format!("deleting container {}", a.id))?;
+    crate::fault::point("delete:cgroup-removed");
     dir.remove()
 }
 
@@ -59,6 +61,7 @@ pub fn destroy(st: &State, status: Status) -> Result<()> {
     }
     // Everything else in the cgroup (a container sharing the host pid namespace).
     let _ = cg.kill_all(Signal::SIGKILL);
+    crate::fault::point("delete:killed");
     if let Some(h) = st.config.hooks().as_ref() {
         let json = st.hook_json(Status::Stopped);
         if let Err(e) = crate::hooks::run_hooks("poststop", h.poststop().as_deref().unwrap_or_default(), &json) {

@@ -81,6 +81,7 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>, lo
     };
     drop(child_ch);
     drop(console);
+    crate::fault::point("exec:forked");
     let mut pids = vec![first];
     let kill_all = |pids: &[Pid]| {
         for &p in pids {

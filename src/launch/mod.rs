@@ -178,7 +178,9 @@ pub fn spawn(
     drop(fifo);
     drop(console);
     let mut guard = ChildGuard { pids: vec![first] };
+    crate::fault::point("create:forked");
     cgroup.add_task(first).context("adding the init to its cgroup")?;
+    crate::fault::point("create:in-cgroup");
     if plan.ns.user_in_clone {
         write_id_maps(first, plan)?;
     }
