@@ -71,7 +71,7 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
     let linux = spec.linux().as_ref().expect("validated");
     let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
     let cgroup = Cgroup::open(&cg_cfg).with_context(ctx)?;
-    let plan = InitPlan::from_spec(PlanInput {
+    let mut plan = InitPlan::from_spec(PlanInput {
         spec: &spec,
         bundle: &bundle,
         rootfs: rootfs.clone(),
@@ -82,6 +82,7 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
         no_new_keyring: a.no_new_keyring,
     })
     .with_context(ctx)?;
+    plan.reparent_to_caller = detached;
 
     // From here on we change the system: everything is undone on error.
     let dir = StateDir::create(&cli.root, id)?;

@@ -41,6 +41,11 @@ pub struct InitPlan {
     pub has_runtime_hooks: bool,
     pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
     pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
+    /// Fork the init with CLONE_PARENT: its parent is our caller (the shim, conmon, a shell)
+    /// from the start, as it would be once we exit. Set when the caller does not wait on us
+    /// (`create`, `run -d`): if we are killed mid-create, the caller reaps the dead init at
+    /// once instead of an init (pid 1) that may reap late or never.
+    pub reparent_to_caller: bool,
 }
 
 fn id_map(m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>) -> Option<String> {
@@ -110,6 +115,7 @@ impl InitPlan {
             has_runtime_hooks,
             create_container_hooks,
             start_container_hooks,
+            reparent_to_caller: false,
         })
     }
 }
@@ -155,7 +161,9 @@ pub fn spawn(
     hooks: &mut dyn SpawnHooks,
 ) -> Result<Pid> {
     let (parent_ch, child_ch) = sync::pair()?;
-    let forked = fork_with_flags(plan.ns.clone_flags.bits()).context("forking the container init")?;
+    // CLONE_PARENT is refused (EINVAL) to the init of a pid namespace.
+    let clone_parent = if plan.reparent_to_caller && std::process::id() != 1 { libc::CLONE_PARENT } else { 0 };
+    let forked = fork_with_flags(plan.ns.clone_flags.bits() | clone_parent).context("forking the container init")?;
     let first = match forked {
         Forked::Child => {
             let _ = nix::unistd::close(lock.as_raw_fd());
@@ -209,6 +217,8 @@ pub fn spawn(
                 let how = match waitpid(init, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
                     Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
+                    // Not our child (CLONE_PARENT): the zombie's /proc/PID/stat has the status.
+                    Err(nix::errno::Errno::ECHILD) => zombie_status(init).unwrap_or_else(|| "no status".into()),
                     _ => "no status".into(),
                 };
                 return Err(Error::new(Kind::System, format!("container init exited during set-up ({how})")));
@@ -217,6 +227,27 @@ pub fn spawn(
     }
     guard.disarm();
     Ok(init)
+}
+
+/// How a process that is not our child exited: field 52 (exit_code, a wait status) of the
+/// zombie's /proc/PID/stat, waiting briefly for it to become a zombie (its fds close first).
+fn zombie_status(pid: Pid) -> Option<String> {
+    for _ in 0..100 {
+        let data = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = &data[data.rfind(')')? + 1..];
+        let f: Vec<&str> = rest.split_ascii_whitespace().collect();
+        if f.first() == Some(&"Z") {
+            let st: i32 = f.get(49)?.parse().ok()?;
+            return Some(if st & 0x7f == 0 {
+                format!("exit status {}", (st >> 8) & 0xff)
+            } else {
+                let sig = Signal::try_from(st & 0x7f).map(|s| s.to_string()).unwrap_or_else(|_| (st & 0x7f).to_string());
+                format!("killed by {sig}")
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    None
 }
 
 fn write_id_maps(pid: Pid, plan: &InitPlan) -> Result<()> {
