@@ -15,7 +15,7 @@ use super::process::{finish, ProcessFds};
 use super::sync::{Channel, Msg};
 use super::InitPlan;
 use crate::error::{Context, Error, Result};
-use crate::sys::process::{exit_now, fork_with_flags, setdomainname, Forked};
+use crate::sys::process::setdomainname;
 
 /// Everything the init owns besides the plan: the channel to the parent, the exec fifo
 /// (read end, opened by the parent), the console socket.
@@ -150,15 +150,8 @@ fn enter_namespaces(plan: &InitPlan, fds: &InitFds) -> Result<()> {
         }
     }
     if ns.stage2 {
-        match fork_with_flags(libc::CLONE_PARENT).context("forking the init into its pid/time namespace")? {
-            Forked::Parent(pid) => {
-                fds.sync.send(&Msg::Stage2(pid.as_raw()))?;
-                exit_now(0);
-            }
-            Forked::Child => {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
-            }
-        }
+        super::fork_stage2("the init into its pid/time namespace", &|pid| fds.sync.send(&Msg::Stage2(pid.as_raw())))?;
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
     }
     Ok(())
 }

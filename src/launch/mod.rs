@@ -241,13 +241,47 @@ fn zombie_status(pid: Pid) -> Option<String> {
             return Some(if st & 0x7f == 0 {
                 format!("exit status {}", (st >> 8) & 0xff)
             } else {
-                let sig = Signal::try_from(st & 0x7f).map(|s| s.to_string()).unwrap_or_else(|_| (st & 0x7f).to_string());
+                let sig =
+                    Signal::try_from(st & 0x7f).map(|s| s.to_string()).unwrap_or_else(|_| (st & 0x7f).to_string());
                 format!("killed by {sig}")
             });
         }
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     None
+}
+
+/// The second fork of the init or an exec'd process (CLONE_PARENT, into the pid/time namespace
+/// that applies to children only). The first stage tells the runtime the new pid through
+/// `announce` and exits; the second waits until that is done before it goes on, or its own
+/// messages (Ready, RunHooks) could reach the runtime before Stage2 and the runtime would
+/// take the first stage's pid for the container's (seen under load as exec failing with
+/// "sending Stage2: EPIPE" and the runtime waiting on the wrong process). Returns in the
+/// second stage only.
+pub(crate) fn fork_stage2(what: &str, announce: &dyn Fn(Pid) -> Result<()>) -> Result<()> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating the stage-2 pipe")?;
+    match fork_with_flags(libc::CLONE_PARENT).with_context(|| format!("forking {what}"))? {
+        Forked::Parent(pid) => {
+            drop(rd);
+            let ok = announce(pid).is_ok();
+            if ok {
+                let _ = nix::unistd::write(&wr, b"1");
+            }
+            exit_now(if ok { 0 } else { 127 });
+        }
+        Forked::Child => {
+            drop(wr);
+            let mut b = [0u8; 1];
+            loop {
+                match nix::unistd::read(rd.as_raw_fd(), &mut b) {
+                    Ok(1) => return Ok(()),
+                    Ok(_) => return Err(Error::new(Kind::System, "the first stage exited before announcing us")),
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(Error::sys(e, "waiting for the first stage")),
+                }
+            }
+        }
+    }
 }
 
 fn write_id_maps(pid: Pid, plan: &InitPlan) -> Result<()> {
