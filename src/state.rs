@@ -274,6 +274,20 @@ impl State {
         Status::Running
     }
 
+    /// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at
+    /// pid 0 is `creating` while its create holds the container's lock, and `stopped` once
+    /// that create is gone (killed: `delete --force` cleans it up).
+    pub fn status_unlocked(&self, dir: &Path) -> Status {
+        if self.pid <= 0 {
+            let busy = open_dir(dir).is_ok_and(|f| match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+                Ok(_) => false,
+                Err((_, e)) => e == Errno::EWOULDBLOCK,
+            });
+            return if busy { Status::Creating } else { Status::Stopped };
+        }
+        self.status(dir)
+    }
+
     /// The OCI state (runtime.md "State") with runc's extra fields, as `state` prints it.
     pub fn oci_json(&self, status: Status) -> serde_json::Value {
         let pid = if status == Status::Stopped { 0 } else { self.pid };
@@ -349,6 +363,18 @@ mod tests {
         assert_eq!(e.kind(), Kind::Exists);
         write_atomic(&d.path().join("x"), b"hello").unwrap();
         assert_eq!(fs::read(d.path().join("x")).unwrap(), b"hello");
+        let st: State = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2", "id": "c1", "pid": 0, "initStartTime": 0, "bundle": "/b", "rootfs": "/b/r",
+            "created": "x", "cgroup": {"path": "/c1", "systemd": false},
+            "config": {"ociVersion": "1.0.2"}
+        }))
+        .unwrap();
+        // Locked by its create: creating; once that is gone: stopped.
+        assert_eq!(st.status_unlocked(d.path()), Status::Creating);
+        let path = d.path().to_path_buf();
+        drop(d);
+        assert_eq!(st.status_unlocked(&path), Status::Stopped);
+        let d = StateDir::open(&root, "c1").unwrap();
         d.remove().unwrap();
         assert_eq!(StateDir::open(&root, "c1").err().unwrap().kind(), Kind::NotFound);
         fs::remove_dir_all(&root).unwrap();
