@@ -26,7 +26,7 @@ KNOWN_FAILURES = {
         "test_bad_invocation[exec-bad-process-json]": "runc 1.1.5 exec errors exit with status 255, not 1",
         "test_bad_invocation[exec-missing-process-file]": "runc 1.1.5 exec errors exit with status 255, not 1",
         "test_bad_invocation[exec-unknown-cap]": "runc 1.1.5 exec errors exit with status 255, not 1",
-        "test_bad_invocation[unknown-command]": "runc 1.1.5 exits with status 255 (not 1) for an unknown command",
+        "test_bad_invocation[unknown-command]": "runc 1.1.5 exits with status 3 (not 1) for an unknown command (\"No help topic\")",
     },
     "crun": {
         "test_bad_field_type_refused": "crun 1.8.1 accepts a string for process.user.uid and creates the container",
