@@ -27,8 +27,11 @@ pub struct InitFds {
 
 /// Run the init. Returns only on error; on success the process image is replaced.
 pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
-    // 1. Die with the runtime while it still supervises us; a clean signal state (Rust
-    //    ignores SIGPIPE, and an ignored signal would stay ignored across execve).
+    // 1. Die with our parent while the runtime still supervises us (the runtime itself, or,
+    //    forked with CLONE_PARENT for `create`, the runtime's caller: the runtime's death is
+    //    then seen as EOF or EPIPE on the sync socket, whose every step ends in a send or a
+    //    recv); a clean signal state (Rust ignores SIGPIPE, and an ignored signal would stay
+    //    ignored across execve).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
     // Not dumpable while husk's image runs here: container processes cannot open
     // /proc/PID/exe (the host binary) or our memory (CVE-2019-5736). execve resets it.
