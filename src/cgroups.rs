@@ -108,13 +108,22 @@ impl CgroupConfig {
         if inner.is_empty() {
             return Err(Error::invalid_arg("resolving cgroup path: empty container id"));
         }
-        if inner.starts_with('/') {
-            return Ok(CgroupConfig { path: inner, systemd: false, per_hierarchy: BTreeMap::new() });
+        let cfg = if inner.starts_with('/') {
+            CgroupConfig { path: inner, systemd: false, per_hierarchy: BTreeMap::new() }
+        } else {
+            let own = fs::read_to_string("/proc/self/cgroup")
+                .map_err(|e| Error::io(e, "reading /proc/self/cgroup"))
+                .with_context(|| format!("resolving relative cgroup path {inner}"))?;
+            resolve_relative(&inner, &own).with_context(|| format!("resolving relative cgroup path {inner}"))?
+        };
+        // The root cgroup holds every process of the host: a container there would have
+        // `delete` and `kill --all` signal all of them and try to remove the hierarchy.
+        if cfg.path == "/" || cfg.per_hierarchy.values().any(|p| p == "/") {
+            return Err(Error::invalid_spec(format!(
+                "linux.cgroupsPath: {raw:?} resolves to the root cgroup, which a container cannot own"
+            )));
         }
-        let own = fs::read_to_string("/proc/self/cgroup")
-            .map_err(|e| Error::io(e, "reading /proc/self/cgroup"))
-            .with_context(|| format!("resolving relative cgroup path {inner}"))?;
-        resolve_relative(&inner, &own).with_context(|| format!("resolving relative cgroup path {inner}"))
+        Ok(cfg)
     }
 }
 
@@ -1491,6 +1500,16 @@ mod tests {
         assert_eq!(clean_path("/../.."), "/");
         assert_eq!(clean_path("../../x/y"), "x/y");
         assert_eq!(clean_path("a/./b/../c"), "a/c");
+    }
+
+    #[test]
+    fn root_cgroup_is_refused() {
+        for p in ["/", "/..", "/husk-test/../..", "//", "/./"] {
+            let e = CgroupConfig::resolve(Some(Path::new(p)), "id", false).unwrap_err();
+            assert_eq!(e.kind(), Kind::InvalidSpec, "{p}");
+            assert!(e.to_string().starts_with("linux.cgroupsPath:"), "{e}");
+        }
+        assert_eq!(CgroupConfig::resolve(Some(Path::new("/a")), "id", false).unwrap().path, "/a");
     }
 
     #[test]

@@ -8,6 +8,9 @@ pub mod cli;
 pub mod commands;
 pub mod console;
 pub mod error;
+pub mod fault;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod hooks;
 pub mod launch;
 pub mod logging;

@@ -45,6 +45,23 @@ pub fn parse(text: &[u8]) -> Result<Spec> {
         if let Some(i) = why.rfind(" at line ") {
             why.truncate(i);
         }
+        // A missing field is reported at the end of its object, where the path names the
+        // object's last key: name the object and the missing field instead.
+        let at = match why.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+            Some(field) => {
+                let obj = match at.rfind('.') {
+                    _ if at.ends_with(']') => at.as_str(),
+                    Some(i) => &at[..i],
+                    None => "",
+                };
+                if obj.is_empty() {
+                    field.to_string()
+                } else {
+                    format!("{obj}.{field}")
+                }
+            }
+            None => at,
+        };
         let loc = if at.is_empty() { String::from("(top level)") } else { at };
         Error::invalid_spec(format!("{loc}: {why} (line {}, column {})", e.line(), e.column()))
     })
@@ -142,6 +159,11 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if !process.cwd().is_absolute() {
         return bad("process.cwd", &format!("{:?} is not an absolute path", process.cwd()));
     }
+    if let Some(adj) = process.oom_score_adj() {
+        if !(-1000..=1000).contains(&adj) {
+            return bad("process.oomScoreAdj", &format!("{adj} is outside -1000..1000"));
+        }
+    }
     if let Some(rl) = process.rlimits() {
         let mut seen = HashSet::new();
         for (i, r) in rl.iter().enumerate() {
@@ -192,16 +214,101 @@ pub fn validate(spec: &Spec) -> Result<()> {
         return bad("linux.timeOffsets", "time offsets need a new time namespace");
     }
     if let Some(mounts) = spec.mounts() {
+        let max = mount_max();
+        if mounts.len() as u64 > max {
+            return bad(
+                "mounts",
+                &format!("{} entries, more than this kernel allows in a namespace ({max}, fs.mount-max)", mounts.len()),
+            );
+        }
         for (i, m) in mounts.iter().enumerate() {
             if m.destination().as_os_str().is_empty() {
                 return bad(&format!("mounts[{i}].destination"), "must not be empty");
             }
         }
     }
+    if let Some(hooks) = spec.hooks() {
+        let lists = [
+            ("prestart", hooks.prestart()),
+            ("createRuntime", hooks.create_runtime()),
+            ("createContainer", hooks.create_container()),
+            ("startContainer", hooks.start_container()),
+            ("poststart", hooks.poststart()),
+            ("poststop", hooks.poststop()),
+        ];
+        for (name, list) in lists {
+            for (i, h) in list.as_deref().unwrap_or_default().iter().enumerate() {
+                if !h.path().is_absolute() {
+                    return bad(&format!("hooks.{name}[{i}].path"), &format!("{:?} is not an absolute path", h.path()));
+                }
+            }
+        }
+    }
+    if let Some(r) = linux.resources() {
+        validate_resources(r)?;
+    }
     if let Some(sysctl) = linux.sysctl() {
         for key in sysctl.keys() {
             if key.is_empty() || key.contains("..") || key.starts_with('/') || key.contains('\0') {
                 return bad(&format!("linux.sysctl[{key:?}]"), "invalid key");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The kernel's limit on mounts in one namespace (fs.mount-max, 100000 by default).
+fn mount_max() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/mount-max").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(100_000)
+}
+
+/// Limits that no kernel accepts, named by field (the kernel would only say EINVAL, late).
+fn validate_resources(r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let bad = |field: &str, why: String| Err(Error::invalid_spec(format!("linux.resources.{field}: {why}")));
+    if let Some(m) = r.memory() {
+        let limits = [
+            ("memory.limit", m.limit()),
+            ("memory.reservation", m.reservation()),
+            ("memory.swap", m.swap()),
+            ("memory.kernel", m.kernel()),
+            ("memory.kernelTCP", m.kernel_tcp()),
+        ];
+        for (field, v) in limits {
+            if let Some(v) = v {
+                if v < -1 {
+                    return bad(field, format!("{v} is neither -1 (unlimited) nor a byte count"));
+                }
+            }
+        }
+        if let (Some(l), Some(s)) = (m.limit(), m.swap()) {
+            if l > 0 && s > 0 && s < l {
+                return bad(
+                    "memory.swap",
+                    format!("{s} is below memory.limit {l} (swap is the memory+swap limit, at least the memory limit)"),
+                );
+            }
+        }
+        if let Some(s) = m.swappiness() {
+            if s > 100 {
+                return bad("memory.swappiness", format!("{s} is above 100"));
+            }
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(s) = c.shares() {
+            // The kernel's cpu.shares range (MIN_SHARES..MAX_SHARES); 0 means unset as in runc.
+            if s != 0 && !(2..=262_144).contains(&s) {
+                return bad("cpu.shares", format!("{s} is outside 2..262144"));
+            }
+        }
+        if let Some(p) = c.period() {
+            if p != 0 && !(1000..=1_000_000).contains(&p) {
+                return bad("cpu.period", format!("{p} µs is outside 1000..1000000"));
+            }
+        }
+        if let Some(q) = c.quota() {
+            if q != 0 && q != -1 && q < 1000 {
+                return bad("cpu.quota", format!("{q} µs is neither -1 (unlimited) nor at least 1000"));
             }
         }
     }
@@ -285,5 +392,28 @@ mod tests {
         .starts_with("linux.uidMappings"));
         assert!(invalid(|v| v.as_object_mut().unwrap().remove("process").map(|_| ()).unwrap())
             .starts_with("process: missing"));
+        assert!(invalid(|v| v["process"]["oomScoreAdj"] = 5000.into()).starts_with("process.oomScoreAdj"));
+        assert!(invalid(|v| v["hooks"] = serde_json::json!({"poststop": [{"path": "x"}]}))
+            .starts_with("hooks.poststop[0].path"));
+        assert!(invalid(|v| v["linux"]["resources"] = serde_json::json!({"memory": {"limit": -5}}))
+            .starts_with("linux.resources.memory.limit"));
+        assert!(invalid(|v| v["linux"]["resources"] = serde_json::json!({"memory": {"limit": 100, "swap": 50}}))
+            .starts_with("linux.resources.memory.swap"));
+        assert!(invalid(|v| v["linux"]["resources"] = serde_json::json!({"cpu": {"shares": 1u64 << 40}}))
+            .starts_with("linux.resources.cpu.shares"));
+        let many: Vec<_> = (0..200_001).map(|_| serde_json::json!({"destination": "/x"})).collect();
+        assert!(invalid(|v| v["mounts"] = many.into()).starts_with("mounts: 200001 entries"));
+    }
+
+    #[test]
+    fn missing_field_names_the_object() {
+        let e = parse(br#"{"ociVersion": "1.0.2", "process": {"args": ["sh"], "user": {"uid": 0, "gid": 0}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("process.cwd: missing field"), "{e}");
+        let e = parse(br#"{"ociVersion": "1.0.2", "mounts": [{"destination": "/a", "bogus": 1}, {"source": "x"}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("mounts[1].destination: missing field"), "{e}");
     }
 }

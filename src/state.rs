@@ -226,22 +226,38 @@ pub fn proc_start_time(pid: Pid) -> Option<(char, u64)> {
 /// Parse the state letter and field 22 (starttime) of /proc/PID/stat. The comm field may
 /// contain spaces and parentheses, so parsing starts after the last ')'.
 pub fn parse_stat(data: &str) -> Option<(char, u64)> {
-    let rest = &data[data.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // After the state (field 3), starttime is field 22: skip fields 4..=21.
-    let start = fields.nth(18)?.parse().ok()?;
+    let (state, _, start) = parse_stat_flags(data)?;
     Some((state, start))
 }
 
+/// PF_EXITING in /proc/PID/stat's flags (field 9): the process is in do_exit.
+const PF_EXITING: u64 = 0x4;
+
+/// The state letter, flags (field 9) and starttime (field 22) of /proc/PID/stat.
+fn parse_stat_flags(data: &str) -> Option<(char, u64, u64)> {
+    let rest = &data[data.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3): skip fields 4..=8 to flags (9), then 10..=21 to starttime.
+    let flags = fields.nth(5)?.parse().ok()?;
+    let start = fields.nth(12)?.parse().ok()?;
+    Some((state, flags, start))
+}
+
 impl State {
-    /// Whether the recorded init is still alive (same pid and start time, not a zombie).
+    /// Whether the recorded init is still alive (same pid and start time, not a zombie, not
+    /// exiting: the init of a pid namespace stays in do_exit until every process of the
+    /// namespace is reaped, which may be by a reaper that is slow or busy; it has left its
+    /// cgroup by then and runs nothing).
     pub fn init_alive(&self) -> bool {
         if self.pid <= 0 {
             return false;
         }
-        match proc_start_time(Pid::from_raw(self.pid)) {
-            Some((st, start)) => start == self.init_start_time && st != 'Z' && st != 'X',
+        let Ok(data) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else { return false };
+        match parse_stat_flags(&data) {
+            Some((st, flags, start)) => {
+                start == self.init_start_time && st != 'Z' && st != 'X' && flags & PF_EXITING == 0
+            }
             None => false,
         }
     }
@@ -260,6 +276,20 @@ impl State {
             return Status::Created;
         }
         Status::Running
+    }
+
+    /// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at
+    /// pid 0 is `creating` while its create holds the container's lock, and `stopped` once
+    /// that create is gone (killed: `delete --force` cleans it up).
+    pub fn status_unlocked(&self, dir: &Path) -> Status {
+        if self.pid <= 0 {
+            let busy = open_dir(dir).is_ok_and(|f| match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+                Ok(_) => false,
+                Err((_, e)) => e == Errno::EWOULDBLOCK,
+            });
+            return if busy { Status::Creating } else { Status::Stopped };
+        }
+        self.status(dir)
     }
 
     /// The OCI state (runtime.md "State") with runc's extra fields, as `state` prints it.
@@ -317,6 +347,7 @@ mod tests {
     fn stat_parsing_survives_odd_comm() {
         let line = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
         assert_eq!(parse_stat(line), Some(('S', 987654)));
+        assert_eq!(parse_stat_flags(line), Some(('S', 4194560, 987654)));
         assert_eq!(parse_stat("garbage"), None);
     }
 
@@ -336,6 +367,18 @@ mod tests {
         assert_eq!(e.kind(), Kind::Exists);
         write_atomic(&d.path().join("x"), b"hello").unwrap();
         assert_eq!(fs::read(d.path().join("x")).unwrap(), b"hello");
+        let st: State = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2", "id": "c1", "pid": 0, "initStartTime": 0, "bundle": "/b", "rootfs": "/b/r",
+            "created": "x", "cgroup": {"path": "/c1", "systemd": false},
+            "config": {"ociVersion": "1.0.2"}
+        }))
+        .unwrap();
+        // Locked by its create: creating; once that is gone: stopped.
+        assert_eq!(st.status_unlocked(d.path()), Status::Creating);
+        let path = d.path().to_path_buf();
+        drop(d);
+        assert_eq!(st.status_unlocked(&path), Status::Stopped);
+        let d = StateDir::open(&root, "c1").unwrap();
         d.remove().unwrap();
         assert_eq!(StateDir::open(&root, "c1").err().unwrap().kind(), Kind::NotFound);
         fs::remove_dir_all(&root).unwrap();

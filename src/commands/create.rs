@@ -109,9 +109,11 @@ fn create_inner(
     })
     .with_context(ctx)?;
     ph.mark("plan");
+    plan.reparent_to_caller = detached;
 
     // From here on we change the system: everything is undone on error.
     let dir = StateDir::create(&cli.root, id)?;
+    crate::fault::point("create:state-dir");
     let mut cleanup = Cleanup { dir: Some(&dir), cgroup: None, init: None };
     let mut st = State {
         oci_version: spec.version().clone(),
@@ -129,12 +131,15 @@ fn create_inner(
     // Saved before anything else exists, so `delete --force` can clean up after a crash.
     dir.save(&st).with_context(ctx)?;
     ph.mark("state-dir");
+    crate::fault::point("create:first-state");
     cgroup
         .create(linux.resources().as_ref())
         .with_context(|| format!("{}: setting up cgroup {}", ctx(), cg_cfg.path))?;
     ph.mark("cgroup");
     cleanup.cgroup = Some(&cgroup);
+    crate::fault::point("create:cgroup");
     let fifo = Some(make_fifo(&dir.fifo_path()).with_context(ctx)?);
+    crate::fault::point("create:fifo");
     let console = match (&a.console_socket, console) {
         (Some(p), _) => Some(crate::console::connect_console_socket(p).with_context(ctx)?),
         (None, Some(fd)) if terminal => Some(fd),
@@ -145,11 +150,13 @@ fn create_inner(
     let pid = launch::spawn(&plan, &cgroup, fifo, console, dir.lock_fd(), &mut hooks).with_context(ctx)?;
     cleanup.init = Some(pid);
     ph.mark("spawn");
+    crate::fault::point("create:ready");
     let (_, start) = state::proc_start_time(pid)
         .ok_or_else(|| Error::new(Kind::System, format!("{}: init {pid} vanished", ctx())))?;
     st.pid = pid.as_raw();
     st.init_start_time = start;
     dir.save(&st).with_context(ctx)?;
+    crate::fault::point("create:saved");
     if let Some(p) = &a.pid_file {
         write_pid_file(p, pid).with_context(ctx)?;
     }

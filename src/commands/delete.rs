@@ -21,6 +21,7 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
         Err(e) if e.kind() == Kind::NotFound && a.force => return Ok(()),
         Err(e) => return Err(e),
     };
+    crate::fault::point("delete:locked");
     let st = match dir.load() {
         Ok(st) => st,
         Err(e) if a.force => {
@@ -39,6 +40,7 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
         )));
     }
     destroy(&st, status).with_context(|| format!("deleting container {}", a.id))?;
+    crate::fault::point("delete:cgroup-removed");
     ph.mark("destroy");
     let r = dir.remove();
     ph.mark("remove-state");
@@ -46,24 +48,35 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
 }
 
 /// Kill whatever runs, wait for the init to be gone, run poststop hooks, remove the cgroup.
+/// What it did is reported with `--debug`.
 pub fn destroy(st: &State, status: Status) -> Result<()> {
+    let report = |what: String| crate::logging::debug(&format!("container {}: {what}", st.id));
     let cg = Cgroup::open(&st.cgroup)?;
     if status != Status::Stopped {
         let pid = Pid::from_raw(st.pid);
         let pidfd = pidfd_open(pid).ok();
-        if st.init_alive() {
-            let _ = crate::commands::kill::signal_init(st, Signal::SIGKILL);
+        if st.init_alive() && crate::commands::kill::signal_init(st, Signal::SIGKILL).is_ok() {
+            report(format!("sent SIGKILL to init {pid}"));
         }
         if status == Status::Paused {
             let _ = cg.kill_all(Signal::SIGKILL);
             let _ = cg.thaw();
+            report("was paused: killed its processes and thawed the cgroup".into());
         }
         if let Some(fd) = pidfd {
+            let t0 = Instant::now();
             wait_exit(&fd, pid, st)?;
+            report(format!("init {pid} gone after {} ms", t0.elapsed().as_millis()));
         }
     }
-    // Everything else in the cgroup (a container sharing the host pid namespace).
-    let _ = cg.kill_all(Signal::SIGKILL);
+    // Everything else in the cgroup (a container sharing the host pid namespace, an init whose
+    // create was killed before it recorded the pid).
+    let left = cg.pids().map(|p| p.len()).unwrap_or(0);
+    if left > 0 {
+        let _ = cg.kill_all(Signal::SIGKILL);
+        report(format!("sent SIGKILL to {left} processes left in cgroup {}", st.cgroup.path));
+    }
+    crate::fault::point("delete:killed");
     if let Some(h) = st.config.hooks().as_ref() {
         let json = st.hook_json(Status::Stopped);
         crate::hooks::run_hooks_warn(&st.id, "poststop", h.poststop().as_deref().unwrap_or_default(), &json);
@@ -71,7 +84,10 @@ pub fn destroy(st: &State, status: Status) -> Result<()> {
     if let Some(rdt) = st.config.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
         crate::resctrl::remove(rdt, &st.id);
     }
-    cg.destroy().with_context(|| format!("removing cgroup {}", st.cgroup.path))
+    let t0 = Instant::now();
+    cg.destroy().with_context(|| format!("removing cgroup {}", st.cgroup.path))?;
+    report(format!("removed cgroup {} in {} ms", st.cgroup.path, t0.elapsed().as_millis()));
+    Ok(())
 }
 
 /// Wait (bounded) until the init has exited. It may be our child (run) or not (create).

@@ -138,6 +138,7 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         mask.thread_block().context("blocking signals")?;
     }
     let pid = spawn_exec(&plan, &cgroup, console, dir.lock_fd()).with_context(ctx)?;
+    crate::fault::point("exec:ready");
     // Don't hold the container's lock while the process runs: kill/delete must get through.
     drop(dir);
     if let Some(p) = &a.pid_file {

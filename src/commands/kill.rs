@@ -26,22 +26,32 @@ pub fn kill(cli: &Cli, a: &KillArgs) -> Result<()> {
     let dir = StateDir::open(&cli.root, &a.id)?;
     let st = dir.load()?;
     let status = st.status(dir.path());
+    // What was done is reported with --debug.
+    let report = |what: String| crate::logging::debug(&format!("container {}: {what}", a.id));
     if a.all {
         let cg = Cgroup::open(&st.cgroup)?;
+        let n = cg.pids().map(|p| p.len()).unwrap_or(0);
         if status == Status::Paused {
             // Frozen processes don't die until thawed.
             cg.kill_all(sig).with_context(|| format!("signalling all processes of container {}", a.id))?;
-            return cg.thaw().with_context(|| format!("thawing container {} after signalling it", a.id));
+            report(format!("sent {sig} to {n} processes of cgroup {}", st.cgroup.path));
+            cg.thaw().with_context(|| format!("thawing container {} after signalling it", a.id))?;
+            report("was paused: thawed the cgroup so that the signal takes effect".into());
+            return Ok(());
         }
-        if status == Status::Stopped && cg.pids().map(|p| p.is_empty()).unwrap_or(true) {
+        if status == Status::Stopped && n == 0 {
             return Err(not_running(&a.id));
         }
-        return cg.kill_all(sig).with_context(|| format!("signalling all processes of container {}", a.id));
+        cg.kill_all(sig).with_context(|| format!("signalling all processes of container {}", a.id))?;
+        report(format!("sent {sig} to {n} processes of cgroup {}", st.cgroup.path));
+        return Ok(());
     }
     if matches!(status, Status::Stopped | Status::Creating) {
         return Err(not_running(&a.id));
     }
-    signal_init(&st, sig).with_context(|| format!("sending {sig} to container {}", a.id))
+    signal_init(&st, sig).with_context(|| format!("sending {sig} to container {}", a.id))?;
+    report(format!("sent {sig} to init {}", st.pid));
+    Ok(())
 }
 
 /// containerd matches runc's wording "container not running" to treat a kill of an exited

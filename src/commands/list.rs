@@ -49,7 +49,7 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
                 continue;
             }
         };
-        let status = st.status(&dir);
+        let status = st.status_unlocked(&dir);
         let oci = st.oci_json(status);
         rows.push(Row {
             id: st.id.clone(),

@@ -61,7 +61,9 @@ pub fn release(dir: &StateDir) -> Result<File> {
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&p)
         .map_err(|e| Error::io(e, format!("opening exec fifo {} (is the container init alive?)", p.display())))?;
+    crate::fault::point("start:opened");
     f.write_all(b"0").map_err(|e| Error::io(e, format!("writing exec fifo {}", p.display())))?;
+    crate::fault::point("start:written");
     std::fs::remove_file(&p).map_err(|e| Error::io(e, format!("removing exec fifo {}", p.display())))?;
     Ok(f)
 }

@@ -15,7 +15,7 @@ use super::process::{finish, ProcessFds};
 use super::sync::{Channel, Msg};
 use super::InitPlan;
 use crate::error::{Context, Error, Result};
-use crate::sys::process::{exit_now, fork_with_flags, setdomainname, Forked};
+use crate::sys::process::setdomainname;
 
 /// Everything the init owns besides the plan: the channel to the parent, the exec fifo
 /// (read end, opened by the parent), the console socket.
@@ -27,8 +27,11 @@ pub struct InitFds {
 
 /// Run the init. Returns only on error; on success the process image is replaced.
 pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
-    // 1. Die with the runtime while it still supervises us; a clean signal state (Rust
-    //    ignores SIGPIPE, and an ignored signal would stay ignored across execve).
+    // 1. Die with our parent while the runtime still supervises us (the runtime itself, or,
+    //    forked with CLONE_PARENT for `create`, the runtime's caller: the runtime's death is
+    //    then seen as EOF or EPIPE on the sync socket, whose every step ends in a send or a
+    //    recv); a clean signal state (Rust ignores SIGPIPE, and an ignored signal would stay
+    //    ignored across execve).
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
     // Not dumpable while husk's image runs here: container processes cannot open
     // /proc/PID/exe (the host binary) or our memory (CVE-2019-5736). execve resets it.
@@ -190,15 +193,8 @@ fn enter_namespaces(plan: &InitPlan, fds: &InitFds) -> Result<()> {
         }
     }
     if ns.stage2 {
-        match fork_with_flags(libc::CLONE_PARENT).context("forking the init into its pid/time namespace")? {
-            Forked::Parent(pid) => {
-                fds.sync.send(&Msg::Stage2(pid.as_raw()))?;
-                exit_now(0);
-            }
-            Forked::Child => {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
-            }
-        }
+        super::fork_stage2("the init into its pid/time namespace", &|pid| fds.sync.send(&Msg::Stage2(pid.as_raw())))?;
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
     }
     Ok(())
 }

@@ -84,6 +84,7 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>, lo
     };
     drop(child_ch);
     drop(console);
+    crate::fault::point("exec:forked");
     let mut pids = vec![first];
     let kill_all = |pids: &[Pid]| {
         for &p in pids {
@@ -158,16 +159,9 @@ fn run(plan: &ExecPlan, ch: &Channel, console: Option<&OwnedFd>) -> Result<Infal
         }
     }
     if plan.stage2 {
-        match fork_with_flags(libc::CLONE_PARENT).context("forking into the container's pid namespace")? {
-            Forked::Parent(pid) => {
-                ch.send(&Msg::Stage2(pid.as_raw()))?;
-                exit_now(0);
-            }
-            Forked::Child => {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
-                nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
-            }
-        }
+        super::fork_stage2("into the container's pid namespace", &|pid| ch.send(&Msg::Stage2(pid.as_raw())))?;
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
+        nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
     }
     if let Some(sock) = console {
         crate::console::setup_console(sock.as_fd(), plan.process.console_size).context("setting up the terminal")?;

@@ -45,6 +45,11 @@ pub struct InitPlan {
     pub hook_state: Vec<u8>,
     pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
     pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
+    /// Fork the init with CLONE_PARENT: its parent is our caller (the shim, conmon, a shell)
+    /// from the start, as it would be once we exit. Set when the caller does not wait on us
+    /// (`create`, `run -d`): if we are killed mid-create, the caller reaps the dead init at
+    /// once instead of an init (pid 1) that may reap late or never.
+    pub reparent_to_caller: bool,
 }
 
 fn id_map(m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>) -> Option<String> {
@@ -148,6 +153,7 @@ impl InitPlan {
             hook_state: Vec::new(),
             create_container_hooks,
             start_container_hooks,
+            reparent_to_caller: false,
         })
     }
 }
@@ -216,7 +222,9 @@ pub fn spawn(
 ) -> Result<Pid> {
     let mut ph = crate::logging::Phases::start("spawn");
     let (parent_ch, child_ch) = sync::pair()?;
-    let forked = fork_with_flags(plan.ns.clone_flags.bits()).context("forking the container init")?;
+    // CLONE_PARENT is refused (EINVAL) to the init of a pid namespace.
+    let clone_parent = if plan.reparent_to_caller && std::process::id() != 1 { libc::CLONE_PARENT } else { 0 };
+    let forked = fork_with_flags(plan.ns.clone_flags.bits() | clone_parent).context("forking the container init")?;
     let first = match forked {
         Forked::Child => {
             let _ = nix::unistd::close(lock.as_raw_fd());
@@ -248,11 +256,13 @@ pub fn spawn(
     let mut guard = ChildGuard { pids: vec![first] };
     plan.process.attrs.pin_initial(first)?;
     ph.mark("clone");
+    crate::fault::point("create:forked");
     // The init may run ahead until Go (child.rs `go_after_rootfs`) and fail meanwhile: its
     // report then explains an error here better than the error itself.
     if let Err(e) = cgroup.add_task(first).context("adding the init to its cgroup") {
         return Err(early_failure(&parent_ch).unwrap_or(e));
     }
+    crate::fault::point("create:in-cgroup");
     ph.mark("cgroup-add-task");
     if plan.ns.user_in_clone {
         write_id_maps(first, plan)?;
@@ -309,6 +319,8 @@ pub fn spawn(
                 let how = match waitpid(init, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::Exited(_, c)) => format!("exit status {c}"),
                     Ok(WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
+                    // Not our child (CLONE_PARENT): the zombie's /proc/PID/stat has the status.
+                    Err(nix::errno::Errno::ECHILD) => zombie_status(init).unwrap_or_else(|| "no status".into()),
                     _ => "no status".into(),
                 };
                 return Err(Error::new(Kind::System, format!("container init exited during set-up ({how})")));
@@ -345,6 +357,61 @@ fn early_failure(ch: &sync::Channel) -> Option<Error> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// How a process that is not our child exited: field 52 (exit_code, a wait status) of the
+/// zombie's /proc/PID/stat, waiting briefly for it to become a zombie (its fds close first).
+fn zombie_status(pid: Pid) -> Option<String> {
+    for _ in 0..100 {
+        let data = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let rest = &data[data.rfind(')')? + 1..];
+        let f: Vec<&str> = rest.split_ascii_whitespace().collect();
+        if f.first() == Some(&"Z") {
+            let st: i32 = f.get(49)?.parse().ok()?;
+            return Some(if st & 0x7f == 0 {
+                format!("exit status {}", (st >> 8) & 0xff)
+            } else {
+                let sig =
+                    Signal::try_from(st & 0x7f).map(|s| s.to_string()).unwrap_or_else(|_| (st & 0x7f).to_string());
+                format!("killed by {sig}")
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    None
+}
+
+/// The second fork of the init or an exec'd process (CLONE_PARENT, into the pid/time namespace
+/// that applies to children only). The first stage tells the runtime the new pid through
+/// `announce` and exits; the second waits until that is done before it goes on, or its own
+/// messages (Ready, RunHooks) could reach the runtime before Stage2 and the runtime would
+/// take the first stage's pid for the container's (seen under load as exec failing with
+/// "sending Stage2: EPIPE" and the runtime waiting on the wrong process). Returns in the
+/// second stage only.
+pub(crate) fn fork_stage2(what: &str, announce: &dyn Fn(Pid) -> Result<()>) -> Result<()> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating the stage-2 pipe")?;
+    match fork_with_flags(libc::CLONE_PARENT).with_context(|| format!("forking {what}"))? {
+        Forked::Parent(pid) => {
+            drop(rd);
+            let ok = announce(pid).is_ok();
+            if ok {
+                let _ = nix::unistd::write(&wr, b"1");
+            }
+            exit_now(if ok { 0 } else { 127 });
+        }
+        Forked::Child => {
+            drop(wr);
+            let mut b = [0u8; 1];
+            loop {
+                match nix::unistd::read(rd.as_raw_fd(), &mut b) {
+                    Ok(1) => return Ok(()),
+                    Ok(_) => return Err(Error::new(Kind::System, "the first stage exited before announcing us")),
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => return Err(Error::sys(e, "waiting for the first stage")),
+                }
+            }
+        }
     }
 }
 
