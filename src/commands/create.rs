@@ -110,6 +110,7 @@ fn create_inner(
     .with_context(ctx)?;
     ph.mark("plan");
     plan.reparent_to_caller = detached;
+    plan.cgroup_made_at_join = cg_cfg.systemd;
 
     // From here on we change the system: everything is undone on error.
     let dir = StateDir::create(&cli.root, id)?;

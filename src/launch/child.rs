@@ -141,6 +141,7 @@ fn with_pid(state: &[u8], pid: i32) -> Vec<u8> {
 fn go_after_rootfs(plan: &InitPlan) -> bool {
     let ns = &plan.ns;
     !(plan.has_runtime_hooks
+        || plan.cgroup_made_at_join
         || ns.new_cgroup
         || ns.stage2
         || ns.new_user

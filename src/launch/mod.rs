@@ -50,6 +50,9 @@ pub struct InitPlan {
     /// (`create`, `run -d`): if we are killed mid-create, the caller reaps the dead init at
     /// once instead of an init (pid 1) that may reap late or never.
     pub reparent_to_caller: bool,
+    /// The cgroup only exists once the init joins it (the systemd driver starts the scope
+    /// with its first process): the init must not mount it before that (no late Go).
+    pub cgroup_made_at_join: bool,
 }
 
 fn id_map(m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>) -> Option<String> {
@@ -154,6 +157,7 @@ impl InitPlan {
             create_container_hooks,
             start_container_hooks,
             reparent_to_caller: false,
+            cgroup_made_at_join: false,
         })
     }
 }
