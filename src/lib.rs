@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod launch;
 pub mod logging;
 pub mod namespaces;
+pub mod notify;
 pub mod rootfs;
 pub mod security;
 pub mod spec;

@@ -71,7 +71,7 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
     let linux = spec.linux().as_ref().expect("validated");
     let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
     let cgroup = Cgroup::open(&cg_cfg).with_context(ctx)?;
-    let plan = InitPlan::from_spec(PlanInput {
+    let mut plan = InitPlan::from_spec(PlanInput {
         spec: &spec,
         bundle: &bundle,
         rootfs: rootfs.clone(),
@@ -106,6 +106,13 @@ pub fn create_container(cli: &Cli, a: &CreateArgs, detached: bool, console: Opti
         .with_context(|| format!("{}: setting up cgroup {}", ctx(), cg_cfg.path))?;
     cleanup.cgroup = Some(&cgroup);
     let fifo = Some(make_fifo(&dir.fifo_path()).with_context(ctx)?);
+    // systemd's NOTIFY_SOCKET: our socket's directory goes into the container (src/notify.rs).
+    if crate::notify::host_socket().is_some() {
+        let index = spec.mounts().as_ref().map_or(0, |m| m.len());
+        let (mount, env) = crate::notify::prepare(dir.path(), index).with_context(ctx)?;
+        plan.rootfs.mounts.push(mount);
+        plan.process.env.push(env);
+    }
     let console = match (&a.console_socket, console) {
         (Some(p), _) => Some(crate::console::connect_console_socket(p).with_context(ctx)?),
         (None, Some(fd)) if terminal => Some(fd),

@@ -28,7 +28,12 @@ pub const FORWARDED: [Signal; 9] = [
 pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     if a.detach {
         let c = create::create_container(cli, &a.create, true, None)?;
-        start::release(&c.dir).with_context(|| format!("starting container {}", a.create.id))?;
+        let ctx = || format!("starting container {}", a.create.id);
+        let notify = crate::notify::Relay::bind(c.dir.path()).with_context(ctx)?;
+        start::release(&c.dir).with_context(ctx)?;
+        let init = Pid::from_raw(c.state.pid);
+        drop(c);
+        crate::notify::relay(notify, init, init, &a.create.id)?;
         return Ok(0);
     }
     // Signals are blocked before the fork (the init unblocks its copy) and read from a
@@ -57,6 +62,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         _ => None,
     };
     drop(pty_sock);
+    let notify = crate::notify::Relay::bind(c.dir.path()).with_context(|| format!("starting container {id}"))?;
     start::release(&c.dir).with_context(|| format!("starting container {id}"))?;
     if let Some(h) = c.state.config.hooks().as_ref() {
         let json = c.state.hook_json(Status::Running);
@@ -67,6 +73,10 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     // Unlock while the container runs: kill, state and delete from others must get through.
     let crate::commands::create::Created { dir, state, .. } = c;
     drop(dir);
+    // In the foreground systemd should watch us (runc: MAINPID is its own pid).
+    if let Err(e) = crate::notify::relay(notify, init, nix::unistd::getpid(), &id) {
+        crate::logging::warn(&e.to_string());
+    }
     let code = match master {
         Some(m) => crate::console::proxy(m, Some(init))?,
         None => {

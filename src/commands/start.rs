@@ -20,6 +20,7 @@ pub fn start(cli: &Cli, id: &str) -> Result<()> {
             return Err(Error::bad_state(format!("cannot start container {id}: it is still being created")))
         }
     }
+    let notify = crate::notify::Relay::bind(dir.path()).with_context(|| format!("starting container {id}"))?;
     release(&dir).with_context(|| format!("starting container {id}"))?;
     if let Some(h) = st.config.hooks().as_ref() {
         let json = st.hook_json(Status::Running);
@@ -27,7 +28,10 @@ pub fn start(cli: &Cli, id: &str) -> Result<()> {
             crate::logging::warn(&format!("container {id}: {e}"));
         }
     }
-    Ok(())
+    // Unlocked while we wait for READY: kill and delete must get through.
+    drop(dir);
+    let init = nix::unistd::Pid::from_raw(st.pid);
+    crate::notify::relay(notify, init, init, id)
 }
 
 /// Write the start byte into the fifo and remove it (its absence means "started").

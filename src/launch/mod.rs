@@ -86,7 +86,13 @@ impl InitPlan {
         sysctl.sort();
         rootfs.sysctl = sysctl;
         let proc_plan =
-            ProcessPlan::from_process(process, &input.rootfs, linux.seccomp().as_ref(), input.preserve_fds)?;
+            ProcessPlan::from_process(
+                process,
+                &input.rootfs,
+                linux.seccomp().as_ref(),
+                input.preserve_fds,
+                process::listen_fds(),
+            )?;
         let hooks = spec.hooks().as_ref();
         let some = |v: &Option<Vec<oci_spec::runtime::Hook>>| v.as_ref().is_some_and(|v| !v.is_empty());
         let has_runtime_hooks = hooks.is_some_and(|h| {

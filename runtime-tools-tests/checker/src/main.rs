@@ -516,6 +516,49 @@ fn main() {
                 std::process::exit(2);
             }
         },
+        Some("notify") => {
+            // checker notify MSG: send MSG as one datagram to $NOTIFY_SOCKET (sd_notify).
+            let path = std::env::var("NOTIFY_SOCKET").unwrap_or_default();
+            let msg = args.get(2).cloned().unwrap_or_default();
+            let sock = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+            match sock.send_to(msg.as_bytes(), &path) {
+                Ok(_) => println!("notify-sent"),
+                Err(e) => {
+                    eprintln!("checker: notify {:?}: {}", path, e);
+                    std::process::exit(1);
+                }
+            }
+        }
+        Some("exe-probe") => {
+            // checker exe-probe SECS: for SECS seconds, try to open /proc/N/exe for writing for
+            // every other process; print one JSON object: outcome (errno name or "ok") -> count,
+            // and the exe link targets of the processes that were opened.
+            let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+            let me = std::process::id().to_string();
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+            let mut counts = Map::new();
+            let mut opened = Vec::new();
+            while std::time::Instant::now() < end {
+                let Ok(rd) = fs::read_dir("/proc") else { break };
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !name.bytes().all(|b| b.is_ascii_digit()) || name == me || name == "1" {
+                        continue;
+                    }
+                    let p = format!("/proc/{}/exe", name);
+                    let key = match fs::OpenOptions::new().write(true).open(&p) {
+                        Ok(_) => {
+                            opened.push(json!(fs::read_link(&p).map(|l| l.display().to_string()).unwrap_or_default()));
+                            "ok".to_string()
+                        }
+                        Err(e) => io_err(&e),
+                    };
+                    let n = counts.get(&key).and_then(|v| v.as_u64()).unwrap_or(0);
+                    counts.insert(key, json!(n + 1));
+                }
+            }
+            println!("{}", json!({"counts": counts, "opened": opened}));
+        }
         Some("sleep") => loop {
             // SAFETY: pause just waits for a signal.
             unsafe { libc::pause() };
