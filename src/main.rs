@@ -55,7 +55,7 @@ fn main() -> ExitCode {
                 eprintln!("{msg}");
             }
             // runc 1.1 exits 255 when exec itself fails (1 for every other command).
-            ExitCode::from(if matches!(cmd, cli::Command::Exec(_)) { 255 } else { 1 })
+            ExitCode::from(if matches!(cmd, husk::cli::Command::Exec(_)) { 255 } else { 1 })
         }
     }
 }
