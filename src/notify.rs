@@ -114,7 +114,8 @@ impl Relay {
         let host = self.connect_host()?;
         let mut buf = vec![0u8; 4096];
         loop {
-            if !Path::new(&format!("/proc/{init}")).exists() {
+            // Gone or a zombie: nobody will send READY.
+            if !matches!(crate::state::proc_start_time(init), Some((st, _)) if st != 'Z' && st != 'X') {
                 return Ok(());
             }
             let mut pfd = [PollFd::new(self.sock.as_fd(), PollFlags::POLLIN)];
