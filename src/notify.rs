@@ -88,8 +88,8 @@ impl Relay {
         }
         let path = dir.join(SOCKET);
         let _ = std::fs::remove_file(&path);
-        let sock = UnixDatagram::bind(&path)
-            .map_err(|e| Error::io(e, format!("binding notify socket {}", path.display())))?;
+        let sock =
+            UnixDatagram::bind(&path).map_err(|e| Error::io(e, format!("binding notify socket {}", path.display())))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
             .map_err(|e| Error::io(e, format!("chmod notify socket {}", path.display())))?;
         Ok(Some(Relay { sock, host }))
@@ -130,8 +130,7 @@ impl Relay {
                 Err(e) => return Err(Error::io(e, "reading the notify socket")),
             };
             let text = String::from_utf8_lossy(&buf[..n]);
-            let lines: Vec<&str> =
-                text.split('\n').filter(|l| !l.is_empty() && !l.starts_with("MAINPID=")).collect();
+            let lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty() && !l.starts_with("MAINPID=")).collect();
             if lines.is_empty() {
                 continue;
             }

@@ -17,8 +17,8 @@ use crate::state::{StateDir, Status};
 
 /// The process to run: the JSON file as given (the other flags are then ignored, as runc
 /// does), or the container's process with the flags applied the way runc 1.1 applies them.
-/// Fields an exec'd process does not set fall back to the container's at launch (runc's
-/// `newInitConfig`): rlimits, capabilities, the AppArmor profile and SELinux label.
+/// Capabilities a process file does not set are the container's (runc's `newInitConfig`);
+/// rlimits it does not set are not (runc 1.1.5 leaves the caller's).
 fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
     let mut p = if let Some(path) = &a.process {
         let text = std::fs::read(path).map_err(|e| Error::io(e, format!("reading process file {}", path.display())))?;
@@ -27,9 +27,6 @@ fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
             Error::invalid_spec(format!("process file {}: {at}: {e}", path.display()))
         })?;
         if let Some(base) = base {
-            if p.rlimits().as_ref().is_none_or(|r| r.is_empty()) {
-                p.set_rlimits(base.rlimits().clone());
-            }
             if p.capabilities().is_none() {
                 p.set_capabilities(base.capabilities().clone());
             }
@@ -119,9 +116,11 @@ fn from_flags(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
                 Error::invalid_arg(format!("parsing {g} as int for gid failed: --user wants UID[:GID]"))
             })?);
         }
-        user.set_uid(uid.parse().map_err(|_| {
-            Error::invalid_arg(format!("parsing {uid} as int for uid failed: --user wants UID[:GID]"))
-        })?);
+        user.set_uid(
+            uid.parse().map_err(|_| {
+                Error::invalid_arg(format!("parsing {uid} as int for uid failed: --user wants UID[:GID]"))
+            })?,
+        );
         p.set_user(user);
     }
     if !a.additional_gids.is_empty() {

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::setns;
@@ -127,8 +127,8 @@ pub fn parse_sub_cgroups(args: &[String]) -> Result<Option<BTreeMap<String, Stri
 pub fn sub_cgroup_dirs(init: Pid, sub: &BTreeMap<String, String>) -> Result<Vec<PathBuf>> {
     let cg = std::fs::read_to_string(format!("/proc/{init}/cgroup"))
         .map_err(|e| Error::io(e, format!("reading /proc/{init}/cgroup")))?;
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::io(e, "reading /proc/self/mountinfo"))?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::io(e, "reading /proc/self/mountinfo"))?;
     let mut used: Vec<&str> = Vec::new();
     let mut dirs = Vec::new();
     for line in cg.lines() {

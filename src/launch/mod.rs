@@ -85,14 +85,13 @@ impl InitPlan {
         let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
         sysctl.sort();
         rootfs.sysctl = sysctl;
-        let proc_plan =
-            ProcessPlan::from_process(
-                process,
-                &input.rootfs,
-                linux.seccomp().as_ref(),
-                input.preserve_fds,
-                process::listen_fds(),
-            )?;
+        let proc_plan = ProcessPlan::from_process(
+            process,
+            &input.rootfs,
+            linux.seccomp().as_ref(),
+            input.preserve_fds,
+            process::listen_fds(),
+        )?;
         let hooks = spec.hooks().as_ref();
         let some = |v: &Option<Vec<oci_spec::runtime::Hook>>| v.as_ref().is_some_and(|v| !v.is_empty());
         let has_runtime_hooks = hooks.is_some_and(|h| {
