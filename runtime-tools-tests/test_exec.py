@@ -218,6 +218,10 @@ def test_exec_paused(env, ct):
     freezer = [d for d in ct.cgroup_dirs() if "/freezer/" in d][0]
     with open(os.path.join(freezer, "freezer.state"), "w") as f:
         f.write("FROZEN")
+    deadline = time.time() + 10
+    while open(os.path.join(freezer, "freezer.state")).read().strip() != "FROZEN" \
+            and time.time() < deadline:
+        time.sleep(0.02)
     try:
         p = ex(ct, ct.id, "true")
         assert p.returncode == 255 and "paused" in p.stderr, p.stderr

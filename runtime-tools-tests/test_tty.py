@@ -6,6 +6,7 @@ import json
 import os
 import select
 import shlex
+import signal
 import socket
 import subprocess
 import time
@@ -176,3 +177,28 @@ def test_create_console_socket_without_tty_refused(env, ct):
         assert "console socket" in p.stderr_text
     finally:
         srv.close()
+
+
+def test_exec_tty_foreground_forwards_signals(env, ct):
+    ct.config["process"]["args"] = ["/checker", "sleep"]
+    ct.create()
+    ct.start()
+    cmd = [rtt.RUNTIME, "--root", env.root, "exec", "-t", ct.id, "sh", "-c",
+           "trap 'exit 42' USR1; touch /tmp/ready; while :; do sleep 0.05; done"]
+    p = env.spawn(["script", "-qec", " ".join(shlex.quote(c) for c in cmd), "/dev/null"],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 10
+    while not os.path.exists(os.path.join(ct.rootfs, "tmp", "ready")) and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    runtime = None
+    for pid in os.listdir("/proc"):
+        try:
+            argv = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv[0] == rtt.RUNTIME.encode() and b"exec" in argv and ct.id.encode() in argv:
+            runtime = int(pid)
+    assert runtime, "no runtime process found"
+    os.kill(runtime, signal.SIGUSR1)
+    assert p.wait(timeout=10) == 42

@@ -218,7 +218,14 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
     let code = match pty_back {
         Some(sock) => {
             let (master, _) = crate::console::recv_pty_master(sock.as_fd())?;
-            crate::console::proxy(master, Some(pid))?
+            {
+                let mut fwd = mask;
+                fwd.remove(Signal::SIGWINCH);
+                fwd.remove(Signal::SIGCHLD);
+                let sfd = SignalFd::with_flags(&fwd, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                    .context("creating signalfd")?;
+                crate::console::proxy_forwarding(master, pid, &sfd)?
+            }
         }
         None => {
             let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;

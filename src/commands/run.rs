@@ -78,7 +78,14 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         crate::logging::warn(&e.to_string());
     }
     let code = match master {
-        Some(m) => crate::console::proxy(m, Some(init))?,
+        Some(m) => {
+            let mut fwd = mask;
+            fwd.remove(Signal::SIGWINCH);
+            fwd.remove(Signal::SIGCHLD);
+            let sfd = SignalFd::with_flags(&fwd, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                .context("creating signalfd")?;
+            crate::console::proxy_forwarding(m, init, &sfd)?
+        }
         None => {
             let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
             wait_child(&sfd, init)?
