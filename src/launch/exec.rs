@@ -279,3 +279,47 @@ fn run(plan: &ExecPlan, ch: &Channel, console: Option<&OwnedFd>) -> Result<Infal
     let fds = ProcessFds { sync: ch, fifo: None, console };
     finish(&plan.process, &fds, &|| Ok(()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sub_cgroup_arguments_parse_as_runc_does() {
+        assert_eq!(parse_sub_cgroups(&[]).unwrap(), None);
+        let m = parse_sub_cgroups(&args(&["sub"])).unwrap().unwrap();
+        assert_eq!(m.get(""), Some(&"sub".to_string()));
+        let m = parse_sub_cgroups(&args(&["pids,memory:a/b", "cpu:c"])).unwrap().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m["memory"], "a/b");
+        assert_eq!(m["cpu"], "c");
+        for bad in [&["a:b:c"][..], &["sub", "pids:x"][..], &["pids,:x"][..]] {
+            assert!(parse_sub_cgroups(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sub_paths_stay_below_the_container_cgroup() {
+        assert_eq!(clean_sub_path("/a/./b/"), Some(PathBuf::from("a/b")));
+        assert_eq!(clean_sub_path("a/../b"), Some(PathBuf::from("b")));
+        assert_eq!(clean_sub_path("../.."), None);
+        assert_eq!(clean_sub_path("a/../../b"), None);
+    }
+
+    #[test]
+    fn cgroup_mounts_are_found_by_controller() {
+        let mi = "30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+                  31 25 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+                  32 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                  33 25 0:29 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n";
+        assert_eq!(cgroup_mount(mi, ""), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(cgroup_mount(mi, "pids"), Some(PathBuf::from("/sys/fs/cgroup/pids")));
+        assert_eq!(cgroup_mount(mi, "cpu,cpuacct"), Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")));
+        assert_eq!(cgroup_mount(mi, "name=systemd"), Some(PathBuf::from("/sys/fs/cgroup/systemd")));
+        assert_eq!(cgroup_mount(mi, "memory"), None);
+    }
+}
