@@ -15,6 +15,9 @@
 //! arguments are wrong.
 //!
 //! `checker sleep` blocks until a signal arrives (used as a long-running workload).
+//! `checker notify MSG` sends MSG as one datagram to $NOTIFY_SOCKET (sd_notify).
+//! `checker exe-probe SECS` tries for SECS seconds to open /proc/N/exe of every other process
+//! for writing and prints the outcomes (errno name or "ok") with counts.
 
 use serde_json::{json, Map, Value};
 use std::ffi::CString;
