@@ -261,11 +261,30 @@ impl Drop for RawMode<'_> {
 pub fn proxy(master: OwnedFd, child: Option<Pid>) -> Result<i32> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
-    proxy_fds(master, stdin.as_fd(), stdout.as_fd(), child)
+    proxy_fds_with(master, stdin.as_fd(), stdout.as_fd(), child, None)
+}
+
+/// [`proxy`] that also forwards the signals read from `forward` (a signalfd of signals the
+/// caller blocked; SIGWINCH is handled here already and should not be in it) to `child`, as
+/// runc's foreground `run -t`/`exec -t` do.
+pub fn proxy_forwarding(master: OwnedFd, child: Pid, forward: &SignalFd) -> Result<i32> {
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    proxy_fds_with(master, stdin.as_fd(), stdout.as_fd(), Some(child), Some(forward))
 }
 
 /// [`proxy`] between `input`, `output` and `master`.
 pub fn proxy_fds(master: OwnedFd, input: BorrowedFd, output: BorrowedFd, child: Option<Pid>) -> Result<i32> {
+    proxy_fds_with(master, input, output, child, None)
+}
+
+fn proxy_fds_with(
+    master: OwnedFd,
+    input: BorrowedFd,
+    output: BorrowedFd,
+    child: Option<Pid>,
+    forward: Option<&SignalFd>,
+) -> Result<i32> {
     let is_tty = nix::unistd::isatty(input.as_raw_fd()).unwrap_or(false);
     let _raw = if is_tty { Some(RawMode::enable(input)?) } else { None };
 
@@ -284,7 +303,7 @@ pub fn proxy_fds(master: OwnedFd, input: BorrowedFd, output: BorrowedFd, child: 
     } else {
         None
     };
-    let result = proxy_loop(&master, input, output, child, winch_fd.as_ref());
+    let result = proxy_loop(&master, input, output, child, winch_fd.as_ref(), forward);
     if winch_fd.is_some() {
         drop(winch_fd);
         if !old_mask.contains(Signal::SIGWINCH) {
@@ -307,6 +326,7 @@ fn proxy_loop(
     output: BorrowedFd,
     child: Option<Pid>,
     winch: Option<&SignalFd>,
+    forward: Option<&SignalFd>,
 ) -> Result<i32> {
     set_nonblocking(master.as_fd())?;
     let pidfd = child.and_then(|pid| sys::process::pidfd_open(pid).ok());
@@ -350,6 +370,9 @@ fn proxy_loop(
             if let Some(p) = &pidfd {
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
             }
+            if let Some(f) = forward {
+                fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            }
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => return Err(Error::sys(e, "polling the terminal")),
@@ -358,6 +381,16 @@ fn proxy_loop(
             (ready(slots[0]), ready(slots[1]), ready(slots[2]))
         };
 
+        // Signals to forward (non-blocking read: nothing pending is fine).
+        if let (Some(f), Some(pid)) = (forward, child) {
+            while let Ok(Some(si)) = f.read_signal() {
+                if let Ok(sig) = Signal::try_from(si.ssi_signo as i32) {
+                    if sig != Signal::SIGCHLD && sig != Signal::SIGWINCH {
+                        let _ = nix::sys::signal::kill(pid, sig);
+                    }
+                }
+            }
+        }
         if !winch_ready.is_empty() {
             if let Some(w) = winch {
                 while let Ok(Some(_)) = w.read_signal() {}

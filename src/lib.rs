@@ -16,6 +16,7 @@ pub mod launch;
 pub mod logging;
 pub mod namespaces;
 pub mod netdev;
+pub mod notify;
 pub mod resctrl;
 pub mod rootfs;
 pub mod security;

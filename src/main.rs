@@ -54,7 +54,8 @@ fn main() -> ExitCode {
             if logging::has_file() {
                 eprintln!("{msg}");
             }
-            ExitCode::from(1)
+            // runc 1.1 exits 255 when exec itself fails (1 for every other command).
+            ExitCode::from(if matches!(cmd, husk::cli::Command::Exec(_)) { 255 } else { 1 })
         }
     }
 }

@@ -141,6 +141,13 @@ fn create_inner(
     crate::fault::point("create:cgroup");
     let fifo = Some(make_fifo(&dir.fifo_path()).with_context(ctx)?);
     crate::fault::point("create:fifo");
+    // systemd's NOTIFY_SOCKET: our socket's directory goes into the container (src/notify.rs).
+    if crate::notify::host_socket().is_some() {
+        let index = spec.mounts().as_ref().map_or(0, |m| m.len());
+        let (mount, env) = crate::notify::prepare(dir.path(), index).with_context(ctx)?;
+        plan.rootfs.mounts.push(mount);
+        plan.process.env.push(env);
+    }
     let console = match (&a.console_socket, console) {
         (Some(p), _) => Some(crate::console::connect_console_socket(p).with_context(ctx)?),
         (None, Some(fd)) if terminal => Some(fd),

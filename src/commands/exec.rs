@@ -15,16 +15,72 @@ use crate::launch::exec::{spawn_exec, ExecPlan};
 use crate::launch::process::ProcessPlan;
 use crate::state::{StateDir, Status};
 
-/// The process to run: the JSON file as given, or the container's process with the flags.
+/// The process to run: the JSON file as given (the other flags are then ignored, as runc
+/// does), or the container's process with the flags applied the way runc 1.1 applies them.
+/// Capabilities a process file does not set are the container's (runc's `newInitConfig`);
+/// rlimits it does not set are not (runc 1.1.5 leaves the caller's).
 fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
-    if let Some(path) = &a.process {
+    let mut p = if let Some(path) = &a.process {
         let text = std::fs::read(path).map_err(|e| Error::io(e, format!("reading process file {}", path.display())))?;
         let text = crate::spec::normalize(&text);
-        return serde_json::from_slice(&text).map_err(|e| {
+        let mut p: Process = serde_json::from_slice(&text).map_err(|e| {
             let at = crate::spec::json_path_at(&text, e.line(), e.column());
             Error::invalid_spec(format!("process file {}: {at}: {e}", path.display()))
-        });
+        })?;
+        if let Some(base) = base {
+            if p.capabilities().is_none() {
+                p.set_capabilities(base.capabilities().clone());
+            }
+        }
+        p
+    } else {
+        from_flags(a, base)?
+    };
+    validate(&mut p)?;
+    Ok(p)
+}
+
+/// `--apparmor`/`--process-label` (or apparmorProfile/selinuxLabel in `--process`): husk does
+/// not apply LSM labels yet, so a request is refused clearly instead of being dropped. runc 1.1.5
+/// also fails here on a host without the LSM ("apparmor failed to apply profile: write
+/// /proc/self/attr/exec: invalid argument", "selinux label is specified in config, but selinux
+/// is disabled or not supported"); on a host with it, runc would apply the label.
+fn check_lsm_requests(p: &Process) -> Result<()> {
+    if let Some(prof) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim_start().starts_with('Y'));
+        return Err(Error::invalid_arg(if enabled {
+            format!("apparmor profile {prof:?}: applying AppArmor profiles is not supported by husk yet")
+        } else {
+            format!("apparmor profile {prof:?}: AppArmor is not enabled on this host")
+        }));
     }
+    if let Some(l) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+        let enabled = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+        return Err(Error::invalid_arg(if enabled {
+            format!("selinux label {l:?}: applying SELinux labels is not supported by husk yet")
+        } else {
+            format!("selinux label {l:?} is specified, but selinux is disabled or not supported")
+        }));
+    }
+    Ok(())
+}
+
+/// runc's `validateProcessSpec`: a program to run and an absolute cwd.
+fn validate(p: &mut Process) -> Result<()> {
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::invalid_arg("args must not be empty"));
+    }
+    if p.cwd().as_os_str().is_empty() {
+        return Err(Error::invalid_arg("Cwd property must not be empty"));
+    }
+    if !p.cwd().is_absolute() {
+        return Err(Error::invalid_arg("Cwd must be an absolute path"));
+    }
+    Ok(())
+}
+
+fn from_flags(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
     if a.command.is_empty() {
         return Err(Error::invalid_arg("exec needs a command to run (or --process FILE)"));
     }
@@ -34,7 +90,14 @@ fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
     if let Some(cwd) = &a.cwd {
         p.set_cwd(cwd.clone());
     }
+    if let Some(ap) = &a.apparmor {
+        p.set_apparmor_profile(Some(ap.clone()));
+    }
+    if let Some(l) = &a.process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
     if !a.env.is_empty() {
+        // runc appends; the last value of a name wins, as with setenv in its init.
         let mut env = p.env().clone().unwrap_or_default();
         for e in &a.env {
             let key = e.split('=').next().unwrap_or("");
@@ -48,23 +111,32 @@ fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
             Some((u, g)) => (u, Some(g)),
             None => (u.as_str(), None),
         };
-        let uid: u32 = uid.parse().map_err(|_| Error::invalid_arg(format!("invalid --user {u:?}: want UID[:GID]")))?;
         let mut user = p.user().clone();
-        user.set_uid(uid);
         if let Some(g) = gid {
-            user.set_gid(g.parse().map_err(|_| Error::invalid_arg(format!("invalid --user {u:?}: want UID[:GID]")))?);
+            user.set_gid(g.parse().map_err(|_| {
+                Error::invalid_arg(format!("parsing {g} as int for gid failed: --user wants UID[:GID]"))
+            })?);
         }
+        user.set_uid(
+            uid.parse().map_err(|_| {
+                Error::invalid_arg(format!("parsing {uid} as int for uid failed: --user wants UID[:GID]"))
+            })?,
+        );
         p.set_user(user);
     }
     if !a.additional_gids.is_empty() {
+        // Appended to the container's, as runc does.
         let mut user = p.user().clone();
-        user.set_additional_gids(Some(a.additional_gids.clone()));
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        gids.extend(&a.additional_gids);
+        user.set_additional_gids(Some(gids));
         p.set_user(user);
     }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
     if !a.cap.is_empty() {
+        // Added to the bounding, effective and permitted sets (what runc 1.1.5 does).
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for c in &a.cap {
             let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{c}") };
@@ -91,17 +163,16 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
     let st = dir.load()?;
     match st.status(dir.path()) {
         Status::Stopped | Status::Creating => {
-            return Err(Error::bad_state(format!("cannot exec in container {id}: it is not running")));
+            return Err(Error::bad_state(format!("cannot exec in a stopped container ({id})")));
         }
         Status::Paused if !a.ignore_paused => {
-            return Err(Error::bad_state(format!("cannot exec in container {id}: it is paused (use --ignore-paused)")));
+            return Err(Error::bad_state(format!(
+                "cannot exec in a paused container ({id}) (use --ignore-paused to override)"
+            )));
         }
         _ => {}
     }
-    if !a.cgroup.is_empty() {
-        return Err(Error::invalid_arg("--cgroup: sub-cgroups for exec need cgroup v2, which this host does not use")
-            .context(ctx()));
-    }
+    let sub_cgroups = crate::launch::exec::parse_sub_cgroups(&a.cgroup).with_context(ctx)?;
     let process = build_process(a, st.config.process().as_ref()).with_context(ctx)?;
     // CVE-2019-5736 with CAP_SYS_PTRACE in the container: start over from a read-only mount
     // of our binary (the state-dir lock is close-on-exec and taken again).
@@ -109,15 +180,15 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         .with_context(ctx)?;
     let terminal = process.terminal().unwrap_or(false);
     crate::console::check_terminal_args(terminal, a.console_socket.is_some(), a.detach).with_context(ctx)?;
-    if a.apparmor.is_some() || a.process_label.is_some() || process.apparmor_profile().is_some() {
-        crate::logging::debug("no AppArmor/SELinux on this host: label requests are skipped");
-    }
+    check_lsm_requests(&process).with_context(ctx)?;
     let seccomp = st.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let cache = cli.root.join(crate::launch::process::SECCOMP_CACHE_DIR);
     let mut pplan =
-        ProcessPlan::from_process(&process, &st.rootfs, seccomp, Some(&cache), a.preserve_fds).with_context(ctx)?;
+        ProcessPlan::from_process(&process, &st.rootfs, seccomp, Some(&cache), a.preserve_fds, 0).with_context(ctx)?;
     pplan.attrs =
         crate::launch::attrs::ProcessAttrs::from_spec(&process, st.config.linux().as_ref()).with_context(ctx)?;
+    // The container's oomScoreAdj, as runc's exec passes it in its bootstrap data.
+    pplan.oom_score_adj = st.config.process().as_ref().and_then(|p| p.oom_score_adj());
     let plan = ExecPlan::new(Pid::from_raw(st.pid), pplan, st.hook_json(Status::Running)).with_context(ctx)?;
     let cgroup = Cgroup::open(&st.cgroup).with_context(ctx)?;
     // The pty: to the caller's socket, or back to us for the foreground proxy.
@@ -137,7 +208,13 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         mask.add(Signal::SIGCHLD);
         mask.thread_block().context("blocking signals")?;
     }
-    let pid = spawn_exec(&plan, &cgroup, console, dir.lock_fd()).with_context(ctx)?;
+    let placement = match sub_cgroups {
+        Some(sub) => crate::launch::exec::Placement::Sub(
+            crate::launch::exec::sub_cgroup_dirs(Pid::from_raw(st.pid), &sub).with_context(ctx)?,
+        ),
+        None => crate::launch::exec::Placement::Container(&cgroup),
+    };
+    let pid = spawn_exec(&plan, &placement, console, dir.lock_fd()).with_context(ctx)?;
     crate::fault::point("exec:ready");
     // Don't hold the container's lock while the process runs: kill/delete must get through.
     drop(dir);
@@ -150,7 +227,14 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
     let code = match pty_back {
         Some(sock) => {
             let (master, _) = crate::console::recv_pty_master(sock.as_fd())?;
-            crate::console::proxy(master, Some(pid))?
+            {
+                let mut fwd = mask;
+                fwd.remove(Signal::SIGWINCH);
+                fwd.remove(Signal::SIGCHLD);
+                let sfd = SignalFd::with_flags(&fwd, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                    .context("creating signalfd")?;
+                crate::console::proxy_forwarding(master, pid, &sfd)?
+            }
         }
         None => {
             let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;

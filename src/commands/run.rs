@@ -29,10 +29,14 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     if a.detach {
         let c = create::create_container(cli, &a.create, true, None)?;
         let create::Created { dir, state, .. } = c;
-        return match start::start_created(dir, &state) {
-            Ok(()) => Ok(0),
-            Err(e) => Err(abandon(cli, a, &state, e)),
-        };
+        let ctx = || format!("starting container {}", a.create.id);
+        let notify = crate::notify::Relay::bind(dir.path()).with_context(ctx)?;
+        let init = Pid::from_raw(state.pid);
+        if let Err(e) = start::start_created(dir, &state) {
+            return Err(abandon(cli, a, &state, e));
+        }
+        crate::notify::relay(notify, init, init, &a.create.id)?;
+        return Ok(0);
     }
     // Signals are blocked before the fork (the init unblocks its copy) and read from a
     // signalfd afterwards, so none is lost between create and the wait loop.
@@ -63,11 +67,23 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     // Unlocked from here on while the container runs: kill, state and delete from others
     // must get through.
     let create::Created { dir, state, .. } = c;
+    let notify = crate::notify::Relay::bind(dir.path()).with_context(|| format!("starting container {id}"))?;
     if let Err(e) = start::start_created(dir, &state) {
         return Err(abandon(cli, a, &state, e));
     }
+    // In the foreground systemd should watch us (runc: MAINPID is its own pid).
+    if let Err(e) = crate::notify::relay(notify, init, nix::unistd::getpid(), &id) {
+        crate::logging::warn(&e.to_string());
+    }
     let code = match master {
-        Some(m) => crate::console::proxy(m, Some(init))?,
+        Some(m) => {
+            let mut fwd = mask;
+            fwd.remove(Signal::SIGWINCH);
+            fwd.remove(Signal::SIGCHLD);
+            let sfd = SignalFd::with_flags(&fwd, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                .context("creating signalfd")?;
+            crate::console::proxy_forwarding(m, init, &sfd)?
+        }
         None => {
             let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
             wait_child(&sfd, init)?

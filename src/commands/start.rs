@@ -27,9 +27,13 @@ pub fn start(cli: &Cli, id: &str) -> Result<()> {
         }
     }
     ph.mark("load-state");
+    let notify = crate::notify::Relay::bind(dir.path()).with_context(|| format!("starting container {id}"))?;
     let r = start_created(dir, &st).with_context(|| format!("starting container {id}"));
     ph.mark("start");
-    r
+    r?;
+    // systemd's NOTIFY_SOCKET: relay the container's READY=1 (src/notify.rs).
+    let init = nix::unistd::Pid::from_raw(st.pid);
+    crate::notify::relay(notify, init, init, id)
 }
 
 /// Start a created container: release its init, wait until it has exec'd the program (its

@@ -3,8 +3,10 @@
 //! The pid namespace applies to children only, so a second fork (CLONE_PARENT: the process
 //! stays our child, or the caller's subreaper's once we exit) lands it there.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::setns;
@@ -62,10 +64,135 @@ impl ExecPlan {
     }
 }
 
+/// Where the exec'd process goes: the container's cgroup, or `exec --cgroup` sub-cgroups
+/// (one `cgroup.procs` file per hierarchy).
+pub enum Placement<'a> {
+    Container(&'a Cgroup),
+    Sub(Vec<PathBuf>),
+}
+
+impl Placement<'_> {
+    fn add(&self, pid: Pid) -> Result<()> {
+        match self {
+            Placement::Container(cg) => cg.add_task(pid),
+            Placement::Sub(dirs) => {
+                for d in dirs {
+                    let procs = d.join("cgroup.procs");
+                    std::fs::write(&procs, pid.to_string())
+                        .map_err(|e| Error::io(e, format!("adding pid {pid} to {}", procs.display())))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// runc 1.1's `exec --cgroup [CONTROLLER[,CONTROLLER]:]PATH` arguments: `None` without any;
+/// otherwise a map from controller ("" for a path without prefix, which must then be the only
+/// argument) to the sub-path. A later controller entry replaces an earlier one, as in runc 1.1.5.
+pub fn parse_sub_cgroups(args: &[String]) -> Result<Option<BTreeMap<String, String>>> {
+    if args.is_empty() {
+        return Ok(None);
+    }
+    let mut m = BTreeMap::new();
+    for a in args {
+        let parts: Vec<&str> = a.splitn(3, ':').collect();
+        match parts.as_slice() {
+            [path] | ["", path] => {
+                if args.len() != 1 {
+                    return Err(Error::invalid_arg(format!(
+                        "invalid --cgroup argument: {a} (missing <controller>: prefix)"
+                    )));
+                }
+                m.insert(String::new(), path.to_string());
+            }
+            [ctrls, path] => {
+                for c in ctrls.split(',') {
+                    if c.is_empty() {
+                        return Err(Error::invalid_arg(format!(
+                            "invalid --cgroup argument: {a} (empty <controller> prefix)"
+                        )));
+                    }
+                    m.insert(c.to_string(), path.to_string());
+                }
+            }
+            _ => return Err(Error::invalid_arg(format!("invalid --cgroup argument: {a}"))),
+        }
+    }
+    Ok(Some(m))
+}
+
+/// The cgroup directories for an exec'd process with `sub`: for every hierarchy the container's
+/// `init` is in (its /proc/PID/cgroup), the init's cgroup joined with the sub-path given for
+/// one of the hierarchy's controllers (or for all, without a prefix), else the init's cgroup.
+/// As in runc: a controller no hierarchy has, or a sub-path leaving the container's cgroup,
+/// is an error; the sub-cgroup must exist already.
+pub fn sub_cgroup_dirs(init: Pid, sub: &BTreeMap<String, String>) -> Result<Vec<PathBuf>> {
+    let cg = std::fs::read_to_string(format!("/proc/{init}/cgroup"))
+        .map_err(|e| Error::io(e, format!("reading /proc/{init}/cgroup")))?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::io(e, "reading /proc/self/mountinfo"))?;
+    let mut used: Vec<&str> = Vec::new();
+    let mut dirs = Vec::new();
+    for line in cg.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else { continue };
+        let mount = cgroup_mount(&mountinfo, ctrls).ok_or_else(|| {
+            Error::new(Kind::System, format!("no mount of the cgroup hierarchy {ctrls:?} of init {init}"))
+        })?;
+        let mut dir = mount.join(path.trim_start_matches('/'));
+        let wanted = sub.get("").map(|p| ("", p)).or_else(|| {
+            ctrls.split(',').filter(|c| !c.is_empty()).find_map(|c| sub.get_key_value(c).map(|(k, v)| (k.as_str(), v)))
+        });
+        if let Some((key, p)) = wanted {
+            used.push(key);
+            let clean = clean_sub_path(p).ok_or_else(|| Error::invalid_arg(format!("{p} is not a sub cgroup path")))?;
+            dir = dir.join(clean);
+        }
+        dirs.push(dir);
+    }
+    if let Some(k) = sub.keys().find(|k| !k.is_empty() && !used.contains(&k.as_str())) {
+        return Err(Error::invalid_arg(format!("unknown controller {k} in --cgroup")));
+    }
+    Ok(dirs)
+}
+
+/// `p` made relative and normalized; `None` if it climbs out (`..` past its start).
+fn clean_sub_path(p: &str) -> Option<PathBuf> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out.iter().collect())
+}
+
+/// The mount point of the cgroup hierarchy named `ctrls` in /proc/PID/cgroup ("" for cgroup2).
+fn cgroup_mount(mountinfo: &str, ctrls: &str) -> Option<PathBuf> {
+    let want: Vec<&str> = ctrls.split(',').filter(|c| !c.is_empty()).collect();
+    mountinfo.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        let point = pre.split(' ').nth(4)?;
+        let mut post = post.split(' ');
+        let (fstype, _, opts) = (post.next()?, post.next()?, post.next()?);
+        let ok = match fstype {
+            "cgroup2" => want.is_empty(),
+            "cgroup" => !want.is_empty() && want.iter().all(|w| opts.split(',').any(|o| o == *w)),
+            _ => false,
+        };
+        ok.then(|| PathBuf::from(point.replace("\\040", " ")))
+    })
+}
+
 /// Fork the process, put it in the container's cgroup and namespaces, and wait until it is
 /// about to exec. Returns its host pid.
 /// `lock`: the container's state-dir lock, closed in the child at once (see `spawn`).
-pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>, lock: BorrowedFd) -> Result<Pid> {
+pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>, lock: BorrowedFd) -> Result<Pid> {
     let (parent_ch, child_ch) = sync::pair()?;
     let first = match fork_with_flags(0).context("forking the exec process")? {
         Forked::Child => {
@@ -96,7 +223,7 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Cgroup, console: Option<OwnedFd>, lo
         kill_all(&pids);
         return Err(e);
     }
-    if let Err(e) = cgroup.add_task(first) {
+    if let Err(e) = cgroup.add(first) {
         kill_all(&pids);
         return Err(e.context("adding the exec process to the container's cgroup"));
     }
@@ -152,6 +279,11 @@ fn run(plan: &ExecPlan, ch: &Channel, console: Option<&OwnedFd>) -> Result<Infal
     nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
     super::child::reset_signals()?;
     ch.expect(Msg::Go)?;
+    // The container's oom_score_adj, while we still see the host's /proc and hold our caps.
+    if let Some(adj) = plan.process.oom_score_adj {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| Error::io(e, format!("setting oom_score_adj to {adj}")))?;
+    }
     for j in &plan.joins {
         setns(j.fd.as_fd(), j.flag).with_context(|| format!("joining {} namespace {}", j.kind, j.path.display()))?;
         if j.kind == LinuxNamespaceType::User {
@@ -168,4 +300,48 @@ fn run(plan: &ExecPlan, ch: &Channel, console: Option<&OwnedFd>) -> Result<Infal
     }
     let fds = ProcessFds { sync: ch, fifo: None, console };
     finish(&plan.process, &fds, &|| Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn sub_cgroup_arguments_parse_as_runc_does() {
+        assert_eq!(parse_sub_cgroups(&[]).unwrap(), None);
+        let m = parse_sub_cgroups(&args(&["sub"])).unwrap().unwrap();
+        assert_eq!(m.get(""), Some(&"sub".to_string()));
+        let m = parse_sub_cgroups(&args(&["pids,memory:a/b", "cpu:c"])).unwrap().unwrap();
+        assert_eq!(m.len(), 3);
+        assert_eq!(m["memory"], "a/b");
+        assert_eq!(m["cpu"], "c");
+        for bad in [&["a:b:c"][..], &["sub", "pids:x"][..], &["pids,:x"][..]] {
+            assert!(parse_sub_cgroups(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sub_paths_stay_below_the_container_cgroup() {
+        assert_eq!(clean_sub_path("/a/./b/"), Some(PathBuf::from("a/b")));
+        assert_eq!(clean_sub_path("a/../b"), Some(PathBuf::from("b")));
+        assert_eq!(clean_sub_path("../.."), None);
+        assert_eq!(clean_sub_path("a/../../b"), None);
+    }
+
+    #[test]
+    fn cgroup_mounts_are_found_by_controller() {
+        let mi = "30 25 0:26 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n\
+                  31 25 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n\
+                  32 25 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                  33 25 0:29 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n";
+        assert_eq!(cgroup_mount(mi, ""), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(cgroup_mount(mi, "pids"), Some(PathBuf::from("/sys/fs/cgroup/pids")));
+        assert_eq!(cgroup_mount(mi, "cpu,cpuacct"), Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")));
+        assert_eq!(cgroup_mount(mi, "name=systemd"), Some(PathBuf::from("/sys/fs/cgroup/systemd")));
+        assert_eq!(cgroup_mount(mi, "memory"), None);
+    }
 }

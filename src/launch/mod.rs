@@ -106,6 +106,7 @@ impl InitPlan {
             linux.seccomp().as_ref(),
             Some(&cache),
             input.preserve_fds,
+            process::listen_fds(),
         )?;
         proc_plan.attrs = attrs::ProcessAttrs::from_spec(process, Some(linux))?;
         let hooks = spec.hooks().as_ref();

@@ -99,13 +99,15 @@ pub fn listen_fds() -> u32 {
 }
 
 impl ProcessPlan {
-    /// `field` names the JSON object for messages ("process").
+    /// `listen`: the systemd socket-activation fds to pass before the preserved ones
+    /// ([`listen_fds`] for a container's init; 0 for `exec`, which runc does not give them).
     pub fn from_process(
         process: &Process,
         rootfs: &Path,
         seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
         seccomp_cache: Option<&Path>,
         preserve_fds: u32,
+        listen: u32,
     ) -> Result<Self> {
         let user = process.user();
         let mut rlimits = Vec::new();
@@ -128,7 +130,6 @@ impl ProcessPlan {
             let home = home_of(rootfs, user.uid()).unwrap_or_else(|| "/".into());
             env.push(format!("HOME={home}"));
         }
-        let listen = listen_fds();
         if listen > 0 {
             env.push(format!("LISTEN_FDS={listen}"));
             env.push("LISTEN_PID=1".into());

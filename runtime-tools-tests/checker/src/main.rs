@@ -15,6 +15,9 @@
 //! arguments are wrong.
 //!
 //! `checker sleep` blocks until a signal arrives (used as a long-running workload).
+//! `checker notify MSG` sends MSG as one datagram to $NOTIFY_SOCKET (sd_notify).
+//! `checker exe-probe SECS` tries for SECS seconds to open /proc/N/exe of every other process
+//! for writing and prints the outcomes (errno name or "ok") with counts.
 
 use serde_json::{json, Map, Value};
 use std::ffi::CString;
@@ -45,9 +48,7 @@ fn errno_name(e: i32) -> String {
 }
 
 fn io_err(e: &std::io::Error) -> String {
-    e.raw_os_error()
-        .map(errno_name)
-        .unwrap_or_else(|| e.to_string())
+    e.raw_os_error().map(errno_name).unwrap_or_else(|| e.to_string())
 }
 
 fn last_errno() -> String {
@@ -104,10 +105,7 @@ fn rlimits() -> Value {
     ];
     let mut m = Map::new();
     for (name, res) in names {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit writes into the rlimit we own.
         let rc = unsafe { libc::getrlimit(res, &mut r) };
         if rc == 0 {
@@ -118,10 +116,7 @@ fn rlimits() -> Value {
                     json!(v)
                 }
             };
-            m.insert(
-                name.to_string(),
-                json!({"soft": conv(r.rlim_cur), "hard": conv(r.rlim_max)}),
-            );
+            m.insert(name.to_string(), json!({"soft": conv(r.rlim_cur), "hard": conv(r.rlim_max)}));
         }
     }
     Value::Object(m)
@@ -135,11 +130,7 @@ fn uname() -> Value {
         return json!({"error": last_errno()});
     }
     let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f
-            .iter()
-            .take_while(|c| **c != 0)
-            .map(|c| *c as u8)
-            .collect();
+        let bytes: Vec<u8> = f.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
     json!({"nodename": field(&u.nodename), "domainname": field(&u.domainname)})
@@ -163,12 +154,7 @@ fn namespaces() -> Value {
 fn fds() -> Value {
     let mut m = Map::new();
     // SAFETY: opening a directory by a static C string.
-    let dirfd = unsafe {
-        libc::open(
-            c"/proc/self/fd".as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    let dirfd = unsafe { libc::open(c"/proc/self/fd".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if dirfd < 0 {
         return json!({"error": last_errno()});
     }
@@ -184,9 +170,7 @@ fn fds() -> Value {
             break;
         }
         // SAFETY: d_name is a NUL-terminated array inside the dirent.
-        let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) }
-            .to_string_lossy()
-            .into_owned();
+        let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) }.to_string_lossy().into_owned();
         if name == "." || name == ".." {
             continue;
         }
@@ -213,12 +197,8 @@ fn mountinfo() -> Value {
         Ok(s) => s,
         Err(e) => return json!({"error": io_err(&e)}),
     };
-    let unescape = |s: &str| {
-        s.replace("\\040", " ")
-            .replace("\\011", "\t")
-            .replace("\\012", "\n")
-            .replace("\\134", "\\")
-    };
+    let unescape =
+        |s: &str| s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\");
     let mut v = Vec::new();
     for line in s.lines() {
         let (pre, post) = match line.split_once(" - ") {
@@ -295,10 +275,8 @@ fn read_path(p: &str) -> Value {
     match fs::metadata(p) {
         Ok(md) if md.is_dir() => match fs::read_dir(p) {
             Ok(rd) => {
-                let mut names: Vec<String> = rd
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect();
+                let mut names: Vec<String> =
+                    rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
                 names.sort();
                 json!({"entries": names})
             }
@@ -385,14 +363,8 @@ fn session_keyring() -> i64 {
     const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
     const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
     // SAFETY: keyctl(KEYCTL_GET_KEYRING_ID, ...) only reads; no pointers are passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            KEYCTL_GET_KEYRING_ID,
-            KEY_SPEC_SESSION_KEYRING,
-            0 as libc::c_long,
-        )
-    };
+    let r =
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0 as libc::c_long) };
     if r < 0 {
         -(std::io::Error::last_os_error().raw_os_error().unwrap_or(0) as i64)
     } else {
@@ -445,23 +417,14 @@ fn report(args: &[String]) -> Result<Value, String> {
     // SAFETY: groups has room for 256 entries.
     let n = unsafe { libc::getgroups(groups.len() as i32, groups.as_mut_ptr()) };
     groups.truncate(n.max(0) as usize);
-    let env: Map<String, Value> = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), json!(v.to_string_lossy())))
-        .collect();
+    let env: Map<String, Value> =
+        std::env::vars_os().map(|(k, v)| (k.to_string_lossy().into_owned(), json!(v.to_string_lossy()))).collect();
     let oom = fs::read_to_string("/proc/self/oom_score_adj")
         .map(|s| json!(s.trim().parse::<i64>().unwrap_or(i64::MIN)))
         .unwrap_or_else(|e| json!({"error": io_err(&e)}));
     // SAFETY: these id getters cannot fail.
-    let (pid, ppid, uid, gid, euid, egid) = unsafe {
-        (
-            libc::getpid(),
-            libc::getppid(),
-            libc::getuid(),
-            libc::getgid(),
-            libc::geteuid(),
-            libc::getegid(),
-        )
-    };
+    let (pid, ppid, uid, gid, euid, egid) =
+        unsafe { (libc::getpid(), libc::getppid(), libc::getuid(), libc::getgid(), libc::geteuid(), libc::getegid()) };
     let mut mask = 0;
     // SAFETY: umask only changes our own mask, restored immediately.
     unsafe {
@@ -606,6 +569,49 @@ fn main() {
                 std::process::exit(2);
             }
         },
+        Some("notify") => {
+            // checker notify MSG: send MSG as one datagram to $NOTIFY_SOCKET (sd_notify).
+            let path = std::env::var("NOTIFY_SOCKET").unwrap_or_default();
+            let msg = args.get(2).cloned().unwrap_or_default();
+            let sock = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+            match sock.send_to(msg.as_bytes(), &path) {
+                Ok(_) => println!("notify-sent"),
+                Err(e) => {
+                    eprintln!("checker: notify {:?}: {}", path, e);
+                    std::process::exit(1);
+                }
+            }
+        }
+        Some("exe-probe") => {
+            // checker exe-probe SECS: for SECS seconds, try to open /proc/N/exe for writing for
+            // every other process; print one JSON object: outcome (errno name or "ok") -> count,
+            // and the exe link targets of the processes that were opened.
+            let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+            let me = std::process::id().to_string();
+            let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+            let mut counts = Map::new();
+            let mut opened = Vec::new();
+            while std::time::Instant::now() < end {
+                let Ok(rd) = fs::read_dir("/proc") else { break };
+                for e in rd.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !name.bytes().all(|b| b.is_ascii_digit()) || name == me || name == "1" {
+                        continue;
+                    }
+                    let p = format!("/proc/{}/exe", name);
+                    let key = match fs::OpenOptions::new().write(true).open(&p) {
+                        Ok(_) => {
+                            opened.push(json!(fs::read_link(&p).map(|l| l.display().to_string()).unwrap_or_default()));
+                            "ok".to_string()
+                        }
+                        Err(e) => io_err(&e),
+                    };
+                    let n = counts.get(&key).and_then(|v| v.as_u64()).unwrap_or(0);
+                    counts.insert(key, json!(n + 1));
+                }
+            }
+            println!("{}", json!({"counts": counts, "opened": opened}));
+        }
         Some("sleep") => loop {
             // SAFETY: pause just waits for a signal.
             unsafe { libc::pause() };
