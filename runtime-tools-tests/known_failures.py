@@ -7,6 +7,7 @@ machine (runc 1.1.5+ds1-1+deb12u1, crun 1.8.1-1+deb12u1); docs/conformance.md co
 
 KNOWN_FAILURES = {
     "runc": {
+        "test_bad_invocation[exec-unknown-cap]": "runc 1.1.5 only warns about an unknown --cap ('ignoring unknown or unavailable capabilities') and runs the process",
         "test_personality_linux32": "runc 1.1.5 ignores linux.personality (support came in runc 1.2)",
         "test_personality_unknown_domain_refused": "runc 1.1.5 ignores linux.personality, so an unknown domain is not refused",
         "test_scheduler_batch_nice": "runc 1.1.5 ignores process.scheduler (runc 1.2)",
@@ -62,12 +63,6 @@ KNOWN_FAILURES = {
         "test_bad_config[oci-version-2]": "runc 1.1.5 does not check ociVersion; creates the container",
         "test_bad_config[oci-version-junk]": "runc 1.1.5 does not check ociVersion; creates the container",
         "test_bad_config[mount-flood]": "runc 1.1.5 takes over 60 s on a config with 10^6 mounts instead of refusing it",
-        "test_bad_invocation[exec-missing]": "runc 1.1.5 exec errors exit with status 255, not 1",
-        "test_bad_invocation[exec-no-command]": "runc 1.1.5 exec errors exit with status 255, not 1",
-        "test_bad_invocation[exec-bad-user]": "runc 1.1.5 exec errors exit with status 255, not 1",
-        "test_bad_invocation[exec-bad-process-json]": "runc 1.1.5 exec errors exit with status 255, not 1",
-        "test_bad_invocation[exec-missing-process-file]": "runc 1.1.5 exec errors exit with status 255, not 1",
-        "test_bad_invocation[exec-unknown-cap]": "runc 1.1.5 exec errors exit with status 255, not 1",
         "test_bad_invocation[unknown-command]": "runc 1.1.5 exits with status 3 (not 1) for an unknown command (\"No help topic\")",
     },
     "crun": {
