@@ -7,6 +7,7 @@ machine (runc 1.1.5+ds1-1+deb12u1, crun 1.8.1-1+deb12u1); docs/conformance.md co
 
 KNOWN_FAILURES = {
     "runc": {
+        "test_symlink_swap_race": "flaky: runc 1.1.5 sometimes loses the directory/symlink swap race (seen in the conformance matrix run): something lands in the host dir",
         "test_bad_invocation[exec-unknown-cap]": "runc 1.1.5 only warns about an unknown --cap ('ignoring unknown or unavailable capabilities') and runs the process",
         "test_personality_linux32": "runc 1.1.5 ignores linux.personality (support came in runc 1.2)",
         "test_personality_unknown_domain_refused": "runc 1.1.5 ignores linux.personality, so an unknown domain is not refused",
