@@ -18,11 +18,18 @@ runtime_supports_json = ["crun", "runc", "$name"]
 network_config_dir = "$W/net"
 CONF
 P=(podman --root "$W/store" --runroot "$W/run" --tmpdir "$W/tmp" --runtime "$RUNTIME" --cgroup-manager cgroupfs)
+had_libpod_parent=$(ls -d /sys/fs/cgroup/*/libpod_parent 2>/dev/null)
+had_state_root=$(ls -d /run/husk 2>/dev/null)
 cleanup() {
   "${P[@]}" rm -af -t 0 >/dev/null 2>&1
   "${P[@]}" system reset -f >/dev/null 2>&1
   umount -R "$W/store" 2>/dev/null; umount -R "$W/run" 2>/dev/null
   rm -rf "$W"
+  # podman's cgroupfs parent (libpod_parent) is ours to remove if it was not there before.
+  # podman runs the runtime with its default --root (/run/husk): remove what the run left there
+  # (the seccomp compile cache) if the directory is ours.
+  [ -n "$had_state_root" ] || rm -rf /run/husk
+  [ -n "$had_libpod_parent" ] || find /sys/fs/cgroup/*/libpod_parent -depth -type d -exec rmdir {} \; 2>/dev/null
 }
 trap cleanup EXIT
 busybox_rootfs "$W/rootfs"
