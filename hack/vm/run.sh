@@ -26,7 +26,8 @@ cat > "$C/stage2" <<'STAGE2'
 export PATH=/bin:/usr/bin:/usr/sbin:/sbin HOME=/root CI=${CI:-} LANG=C.UTF-8
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs shm /dev/shm
-mount -t tmpfs tmp /tmp; mount -t tmpfs run /run; mount -t tmpfs vartmp /var/tmp
+# /tmp, /run and /var/tmp are directories of the root tmpfs already; no tmpfs of their own
+# over them, which would hide a checkout shared under /tmp.
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ln -sf /proc/self/fd /dev/fd
 hostname husk-v2-guest
