@@ -322,11 +322,6 @@ impl State {
     }
 }
 
-/// Errno of a syscall as our error, for callers matching on ESRCH etc.
-pub fn is_errno(e: &Error, errno: Errno) -> bool {
-    e.errno() == Some(errno)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,6 @@ pub mod process;
 pub mod sync;
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -430,8 +429,4 @@ fn write_id_maps(pid: Pid, plan: &InitPlan) -> Result<()> {
         std::fs::write(&p, m).map_err(|e| Error::io(e, format!("writing gid mappings {:?} to {p}", m.trim_end())))?;
     }
     Ok(())
-}
-
-pub fn path_bytes(p: &Path) -> &[u8] {
-    p.as_os_str().as_bytes()
 }

@@ -12,9 +12,6 @@ use nix::unistd::Pid;
 #[cfg(test)]
 use crate::error::Error;
 
-/// `CLOSE_RANGE_CLOEXEC` from <linux/close_range.h> (Linux 5.11).
-const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-
 /// What `clone` returned: which side of the fork we are on.
 pub enum Forked {
     Parent(Pid),
@@ -137,8 +134,9 @@ pub fn clean_exec_in_child(cmd: &mut Command) {
         }
         // SAFETY: close_range is a raw system call (async-signal-safe) with integer arguments;
         // CLOSE_RANGE_CLOEXEC only sets flags and closes nothing.
-        let ret =
-            unsafe { libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
+        let ret = unsafe {
+            libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC)
+        };
         if ret == 0 {
             return Ok(());
         }
