@@ -1,6 +1,7 @@
 """Cgroups (read on the host under /sys/fs/cgroup/<ctrl>/husk-test-<pid>/<id>): dirs made at create,
 init joined before the workload runs, resource limits written, everything removed at delete."""
 import os
+import stat
 
 import pytest
 
@@ -106,3 +107,59 @@ def test_blkio_throttle(ct):
         "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}]}
     ct.create()
     assert "%d:%d 1048576" % (major, minor) in cg_file(ct, "blkio", "blkio.throttle.read_bps_device")
+
+
+V1_DEFAULT_DEVICE_RULES = [
+    "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:9 rwm", "c 1:8 rwm", "c *:* m", "b *:* m",
+    "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
+]
+
+
+def test_device_rules_are_enforced(ct):
+    """runc's spec denies every device, then the runtime allows the standard ones: a node of a
+    device not allowed (c 10:229, /dev/fuse, made in the rootfs beforehand) does not open, /dev/zero does."""
+    if not v1("devices"):
+        pytest.skip("no v1 devices hierarchy")
+    ct.config["process"]["args"] = ["/bin/sh", "-c",
+                                    "( : </xfuse ) 2>/dev/null; echo open=$?;"
+                                    " echo zero=$(head -c1 /dev/zero | wc -c); sleep 100"]
+    assert ct.config["linux"]["resources"]["devices"] == [{"allow": False, "access": "rwm"}]
+    os.mknod(os.path.join(ct.rootfs, "xfuse"), 0o600 | stat.S_IFCHR, os.makedev(10, 229))
+    ct.create()
+    ct.start()
+    ct.wait_output("zero=")
+    out = ct.output()
+    assert "open=1" in out and "zero=1" in out, out
+    listed = set(cg_file(ct, "devices", "devices.list").splitlines())
+    assert listed == set(V1_DEFAULT_DEVICE_RULES), listed
+
+
+def test_device_rules_with_other_limits(ct):
+    """The same device list when other controllers are programmed too (libcgroups' path):
+    the host console (c 5:1) is not allowed, as in runc."""
+    if not v1("devices"):
+        pytest.skip("no v1 devices hierarchy")
+    ct.config["linux"]["resources"]["pids"] = {"limit": 50}
+    ct.config["process"]["args"] = ["/bin/sleep", "100"]
+    ct.create()
+    listed = set(cg_file(ct, "devices", "devices.list").splitlines())
+    assert listed == set(V1_DEFAULT_DEVICE_RULES), listed
+
+
+def test_device_rules_keep_the_config_order(ct):
+    """Rules apply in order: a config allowing c 10:229 after the default deny-all can open it;
+    the standard devices stay allowed even when the config denies them (appended last, as runc)."""
+    if not v1("devices"):
+        pytest.skip("no v1 devices hierarchy")
+    ct.config["linux"]["resources"]["devices"] = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "r"},
+        {"allow": False, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    ]
+    ct.config["process"]["args"] = ["/bin/sh", "-c",
+                                     ": </xfuse; echo open=$?;"
+                                    " head -c1 /dev/zero | wc -c"]
+    os.mknod(os.path.join(ct.rootfs, "xfuse"), 0o600 | stat.S_IFCHR, os.makedev(10, 229))
+    out = ct.run_to_end()
+    assert "open=0" in out, out
+    assert out.split()[-1] == "1", out

@@ -13,7 +13,7 @@ import rtt
 
 CG = rtt.CGROUP_ROOT
 LOOP = "echo ready; while :; do sleep 0.05; done"
-COUNTER = "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.02; done"
+COUNTER = "i=0; while :; do i=$((i+1)); echo $i > /tmp/n.t; mv /tmp/n.t /tmp/n; sleep 0.02; done"  # mv: never a torn read
 
 
 def cg_path(c, ctrl, name):
