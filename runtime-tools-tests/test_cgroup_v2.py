@@ -1,6 +1,8 @@
 """cgroup v2 (a pure unified hierarchy, e.g. the hack/vm guest): linux.resources mapped onto the
 v2 files as runc does, controllers enabled in the parents, the init joined at create, the
 cgroup namespace's view, kill --all, and removal at delete. Skipped on v1/hybrid hosts."""
+import ctypes
+import json
 import os
 import time
 
@@ -105,3 +107,199 @@ def test_kill_all_and_delete_removes_cgroup(ct):
     ct.wait_stopped()
     ct.delete()
     assert not os.path.exists(cgdir(ct))
+
+
+# -- linux.resources.devices: an eBPF program on the container's cgroup -----------------------
+
+BPF_PROG_QUERY = 16
+BPF_CGROUP_DEVICE = 6
+SYS_BPF = 321  # x86_64
+
+
+class _BpfQuery(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_type", ctypes.c_uint32),
+                ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("prog_ids", ctypes.c_uint64), ("prog_cnt", ctypes.c_uint32),
+                ("pad", ctypes.c_uint32)]
+
+
+def device_programs(ct):
+    """Ids of the BPF_CGROUP_DEVICE programs attached to the container's cgroup itself."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    ids = (ctypes.c_uint32 * 64)()
+    fd = os.open(cgdir(ct), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        q = _BpfQuery(target_fd=fd, attach_type=BPF_CGROUP_DEVICE,
+                      prog_ids=ctypes.addressof(ids), prog_cnt=64)
+        if libc.syscall(SYS_BPF, BPF_PROG_QUERY, ctypes.byref(q), ctypes.sizeof(q)) != 0:
+            raise OSError(ctypes.get_errno(), "BPF_PROG_QUERY")
+        return list(ids[:q.prog_cnt])
+    finally:
+        os.close(fd)
+
+
+def kmsg_node(ct, path="/dev/husk-kmsg"):
+    # /dev/kmsg (1:11) is in no default rule and opens write-only without privileges.
+    ct.config["linux"]["devices"] = [{"path": path, "type": "c", "major": 1, "minor": 11,
+                                      "fileMode": 0o666}]
+
+
+def test_devices_default_rules(ct):
+    """runc's default rules: the default devices and ptys work, other devices are refused."""
+    kmsg_node(ct)
+    probes = ["--open-w", "/dev/husk-kmsg"]
+    for d in ("null", "zero", "full", "random", "urandom"):
+        probes += ["--open-r", "/dev/" + d, "--open-w", "/dev/" + d]
+    r = ct.report(*probes, "--ptmx")
+    for d in ("null", "zero", "full", "random", "urandom"):
+        assert r["open_r"]["/dev/" + d] == "ok" and r["open_w"]["/dev/" + d] == "ok", (d, r)
+    assert r["ptmx"].startswith("ok:/dev/pts/"), r["ptmx"]
+    assert r["open_w"]["/dev/husk-kmsg"] == "EPERM"
+
+
+def test_devices_exactly_one_program(ct):
+    ct.config["process"]["args"] = ["sleep", "30"]
+    ct.create()
+    assert len(device_programs(ct)) == 1
+
+
+@pytest.mark.parametrize("name,minor", [("null", 3), ("full", 7)])
+def test_devices_deny_rule_overrides_listed_default(ct, name, minor):
+    """A default device that linux.devices lists is left to the rules (runc drops its default
+    allow rule), so a deny of it keeps it closed while /dev/zero stays usable."""
+    path = "/dev/" + name
+    ct.config["linux"]["devices"] = [{"path": path, "type": "c", "major": 1, "minor": minor,
+                                      "fileMode": 0o666}]
+    ct.config["linux"]["resources"]["devices"] = [
+        {"allow": True, "access": "rwm"},
+        {"allow": False, "type": "c", "major": 1, "minor": minor, "access": "rwm"}]
+    r = ct.report("--open-r", path, "--open-w", path,
+                  "--open-r", "/dev/zero", "--open-w", "/dev/zero")
+    assert r["open_r"][path] == "EPERM" and r["open_w"][path] == "EPERM"
+    assert r["open_r"]["/dev/zero"] == "ok" and r["open_w"]["/dev/zero"] == "ok"
+
+
+def test_devices_allow_rule_opens_a_device(ct):
+    kmsg_node(ct)
+    ct.config["linux"]["resources"]["devices"].append(
+        {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "w"})
+    r = ct.report("--open-w", "/dev/husk-kmsg", "--open-r", "/dev/husk-kmsg")
+    assert r["open_w"]["/dev/husk-kmsg"] == "ok"
+    # read was not granted
+    assert r["open_r"]["/dev/husk-kmsg"] == "EPERM"
+
+
+def test_devices_mknod_allowed_but_open_denied(ct):
+    """runc's defaults allow mknod of any device ("c *:* m", "b *:* m") but not its use."""
+    caps = ct.config["process"]["capabilities"]
+    for k in ("bounding", "effective", "permitted"):
+        caps[k] = caps[k] + ["CAP_MKNOD"]
+    ct.config["process"]["args"] = [
+        "sh", "-c", "mknod /dev/husk-loop b 7 0 && echo mknod-b-ok; "
+                    "mknod /dev/husk-mem c 1 1 && echo mknod-c-ok; "
+                    "exec /checker report --open-r /dev/husk-loop --open-r /dev/husk-mem"]
+    out = ct.run_to_end()
+    assert "mknod-b-ok" in out and "mknod-c-ok" in out, (out, ct.errors())
+    r = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+    assert r["open_r"]["/dev/husk-loop"] == "EPERM"
+    assert r["open_r"]["/dev/husk-mem"] == "EPERM"
+
+
+def test_devices_hole_in_wildcard_rule_refused(env, ct):
+    """Taking access away from part of a wider allow rule is refused (cgroup v1 would silently
+    ignore it; runc refuses it on v2 too)."""
+    ct.config["linux"]["resources"]["devices"] = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "access": "rwm"},
+        {"allow": False, "type": "c", "major": 1, "minor": 3, "access": "r"}]
+    ct.save()
+    p = ct.create(check=False)
+    assert p.returncode != 0
+    from conftest import leftovers
+    assert leftovers(env, ct) == []
+
+
+def test_devices_update_leaves_the_program(env, ct):
+    """Like runc's, update cannot change device rules: those of the resources file are
+    ignored and the program stays as it is."""
+    kmsg_node(ct)
+    ct.config["process"]["args"] = ["sleep", "60"]
+    ct.create()
+    before = device_programs(ct)
+    assert len(before) == 1
+    res = os.path.join(env.tmpdir(), "res.json")
+    with open(res, "w") as f:
+        json.dump({"pids": {"limit": 50}, "devices": [{"allow": True, "access": "rwm"}]}, f)
+    p = ct.rt("update", "--resources", res, ct.id)
+    assert p.returncode == 0, p.stderr
+    assert device_programs(ct) == before
+    assert read(ct, "pids.max") == "50"
+    ct.start()
+    p = ct.rt("exec", ct.id, "/checker", "report", "--open-w", "/dev/husk-kmsg",
+              "--open-w", "/dev/null")
+    assert p.returncode == 0, p.stderr
+    r = json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1])
+    assert r["open_w"]["/dev/husk-kmsg"] == "EPERM"
+    assert r["open_w"]["/dev/null"] == "ok"
+
+
+BPF_PROG_LOAD = 5
+BPF_PROG_ATTACH = 8
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_F_ALLOW_MULTI = 2
+
+
+class _BpfLoad(ctypes.Structure):
+    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32),
+                ("insns", ctypes.c_uint64), ("license", ctypes.c_uint64),
+                ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
+                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32),
+                ("prog_flags", ctypes.c_uint32)]
+
+
+class _BpfAttach(ctypes.Structure):
+    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_bpf_fd", ctypes.c_uint32),
+                ("attach_type", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
+                ("replace_bpf_fd", ctypes.c_uint32)]
+
+
+def attach_deny_all(path):
+    """Attach a device program denying everything to the cgroup directory `path`."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    # w0 = 0; exit
+    code = bytes([0xb4, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0])
+    insns = ctypes.create_string_buffer(code, len(code))
+    lic = ctypes.create_string_buffer(b"Apache")
+    load = _BpfLoad(prog_type=BPF_PROG_TYPE_CGROUP_DEVICE, insn_cnt=2,
+                    insns=ctypes.addressof(insns), license=ctypes.addressof(lic))
+    prog = libc.syscall(SYS_BPF, BPF_PROG_LOAD, ctypes.byref(load), ctypes.sizeof(load))
+    if prog < 0:
+        raise OSError(ctypes.get_errno(), "BPF_PROG_LOAD")
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        att = _BpfAttach(target_fd=fd, attach_bpf_fd=prog, attach_type=BPF_CGROUP_DEVICE,
+                         attach_flags=BPF_F_ALLOW_MULTI)
+        if libc.syscall(SYS_BPF, BPF_PROG_ATTACH, ctypes.byref(att), ctypes.sizeof(att)) != 0:
+            raise OSError(ctypes.get_errno(), "BPF_PROG_ATTACH")
+    finally:
+        os.close(fd)
+        os.close(prog)
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_devices_program_on_existing_cgroup_is_replaced(ct, count):
+    """A cgroup that already has device programs (here deny-all ones) gets ours instead of
+    them: one replaced in place (BPF_F_REPLACE), several detached after ours is attached."""
+    os.makedirs(cgdir(ct))
+    for _ in range(count):
+        attach_deny_all(cgdir(ct))
+    old = device_programs(ct)
+    assert len(old) == count
+    ct.config["process"]["args"] = ["/checker", "report", "--open-w", "/dev/null"]
+    ct.create()
+    now = device_programs(ct)
+    assert len(now) == 1 and now[0] not in old, (old, now)
+    ct.start()
+    ct.wait_stopped()
+    r = json.loads([l for l in ct.output().splitlines() if l.startswith("{")][-1])
+    assert r["open_w"]["/dev/null"] == "ok"

@@ -8,7 +8,8 @@
 //!   constructed); limits, freezing and stats go through libcgroups' v1 manager, built lazily.
 //! - **v2** (unified host): libcgroups' v2 manager for limits, freezing and stats; the directory
 //!   chain (with controllers enabled in each parent's `cgroup.subtree_control`) is created here so
-//!   that limits are in place before any process joins.
+//!   that limits are in place before any process joins. Device rules: an eBPF program of ours
+//!   ([`crate::devfilter`]; libcgroups' needs C libbpf).
 //! - **systemd** (`--systemd-cgroup`): libcgroups' systemd manager (transient scope over D-Bus).
 //!
 //! libcgroups quirks worked around here (each is also noted where it is handled):
@@ -43,6 +44,7 @@ use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDevice
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::devfilter;
 use crate::error::{Context, Error, Kind, Result};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -371,6 +373,8 @@ enum Backend {
 pub struct Cgroup {
     cfg: CgroupConfig,
     backend: Backend,
+    /// cgroup v2: the device rules the eBPF filter enforces (see [`Cgroup::with_devices_of`]).
+    devices: Option<Vec<devfilter::Rule>>,
 }
 
 impl std::fmt::Debug for Cgroup {
@@ -402,7 +406,35 @@ impl Cgroup {
                 .with_context(|| format!("opening cgroup {}", cfg.path))?;
             Backend::V1(V1::new(cfg, parse_mountinfo(&text)))
         };
-        Ok(Cgroup { cfg: cfg.clone(), backend })
+        Ok(Cgroup { cfg: cfg.clone(), backend, devices: None })
+    }
+
+    /// cgroup v2: enforce the config's device rules ([`devfilter::rules_for`]) with an eBPF
+    /// program, attached by [`Cgroup::create`] (with the systemd driver by [`Cgroup::add_task`]),
+    /// replacing any device program already on the cgroup. `update` leaves it alone, as runc's
+    /// does (device rules cannot be updated). A no-op on v1, whose devices controller libcgroups
+    /// programs from the resources.
+    pub fn with_devices_of(mut self, linux: &oci_spec::runtime::Linux) -> Result<Self> {
+        if self.device_filter_dir().is_some() {
+            self.devices = Some(devfilter::rules_for(Some(linux))?);
+        }
+        Ok(self)
+    }
+
+    /// The directory of a v2 cgroup (fs or systemd driver) that gets the device filter.
+    fn device_filter_dir(&self) -> Option<PathBuf> {
+        match &self.backend {
+            Backend::V1(_) => None,
+            Backend::V2(v2) => Some(v2.dir.clone()),
+            Backend::Systemd(_) => Some(under(Path::new(CGROUP_ROOT), &self.cfg.fs_path())),
+        }
+    }
+
+    fn install_device_filter(&self) -> Result<()> {
+        match (&self.devices, self.device_filter_dir()) {
+            (Some(rules), Some(dir)) => devfilter::install(&dir, rules),
+            _ => Ok(()),
+        }
     }
 
     /// A v2 manager whose hierarchy root is `root` (tests run it inside this hybrid host's
@@ -412,7 +444,7 @@ impl Cgroup {
         let lib =
             libcgroups::v2::manager::Manager::new(root.to_path_buf(), PathBuf::from(&cfg.path)).map_err(lib_err)?;
         let backend = Backend::V2(V2 { dir: under(root, &cfg.path), root: root.to_path_buf(), lib });
-        Ok(Cgroup { cfg: cfg.clone(), backend })
+        Ok(Cgroup { cfg: cfg.clone(), backend, devices: None })
     }
 
     pub fn config(&self) -> &CgroupConfig {
@@ -426,7 +458,7 @@ impl Cgroup {
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let r = match &self.backend {
             Backend::V1(v1) => v1.create(&self.cfg, resources),
-            Backend::V2(v2) => v2.create(resources),
+            Backend::V2(v2) => v2.create(resources, || self.install_device_filter()),
             Backend::Systemd(s) => {
                 *s.pending.lock().unwrap_or_else(|e| e.into_inner()) = resources.cloned();
                 Ok(())
@@ -440,7 +472,7 @@ impl Cgroup {
         match &self.backend {
             Backend::V1(v1) => v1.add_task(pid),
             Backend::V2(v2) => write_file(&v2.dir.join(CGROUP_PROCS), &pid.to_string()),
-            Backend::Systemd(s) => s.add_task(pid),
+            Backend::Systemd(s) => s.add_task(pid).and_then(|()| self.install_device_filter()),
         }
         .with_context(|| format!("adding process {pid} to cgroup {}", self.cfg.path))
     }
@@ -1231,12 +1263,14 @@ fn wait_v1_thawed(dir: &Path) -> Result<()> {
 // v2
 
 impl V2 {
-    fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+    /// `then` runs last (the device filter), before any process is in the cgroup.
+    fn create(&self, resources: Option<&LinuxResources>, then: impl FnOnce() -> Result<()>) -> Result<()> {
         let created = create_v2_dirs(&self.root, &self.dir)?;
         let r = match resources {
             Some(r) => self.apply(r),
             None => Ok(()),
-        };
+        }
+        .and_then(|()| then());
         if r.is_err() && created {
             let _ = fs::remove_dir(&self.dir);
         }

@@ -95,7 +95,7 @@ fn create_inner(
     let linux = spec.linux().as_ref().expect("validated");
     ph.mark("config");
     let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
-    let cgroup = Cgroup::open(&cg_cfg).with_context(ctx)?;
+    let cgroup = Cgroup::open(&cg_cfg).and_then(|c| c.with_devices_of(linux)).with_context(ctx)?;
     let mut plan = InitPlan::from_spec(PlanInput {
         spec: &spec,
         bundle: &bundle,

@@ -2,6 +2,7 @@
 //! or exposes awkwardly. Each wrapper turns -1 into an error right there.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod bpf;
 pub mod fs;
 pub mod process;
 pub mod sched;
