@@ -4,6 +4,7 @@ cgroup namespace's view, kill --all, and removal at delete. Skipped on v1/hybrid
 import ctypes
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -303,3 +304,151 @@ def test_devices_program_on_existing_cgroup_is_replaced(ct, count):
     ct.wait_stopped()
     r = json.loads([l for l in ct.output().splitlines() if l.startswith("{")][-1])
     assert r["open_w"]["/dev/null"] == "ok"
+
+# -- clone3(CLONE_INTO_CGROUP): the init and exec'd processes are born in their cgroup ------------
+
+def launcher_cgroup(ct):
+    """A cgroup for the runtime process itself with pids.max 1: the runtime fits, but no child
+    it forks can be charged there, even for an instant. Removed by the caller."""
+    parent = os.path.dirname(cgdir(ct))
+    os.makedirs(parent, exist_ok=True)
+    for d in (rtt.CGROUP_ROOT, parent):
+        with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+            f.write("+pids")
+    launcher = cgdir(ct) + "-launcher"
+    os.mkdir(launcher)
+    with open(os.path.join(launcher, "pids.max"), "w") as f:
+        f.write("1")
+    return launcher
+
+
+def run_in(launcher, ct, *args, extra_env=None):
+    """The runtime with `args`, run as the only process of `launcher`; its stderr is returned
+    (stdio goes to files: a detached create hands it to the container)."""
+    def join():
+        with open(os.path.join(launcher, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+    e = dict(os.environ, **(extra_env or {}))
+    err = os.path.join(ct.bundle, "run-in.err")
+    with open(ct.out_path, "ab") as out, open(err, "wb") as errf:
+        p = subprocess.run([rtt.RUNTIME, "--root", ct.env.root, *args], preexec_fn=join, env=e,
+                           stdin=subprocess.DEVNULL, stdout=out, stderr=errf, timeout=rtt.TIMEOUT)
+    with open(err, errors="replace") as f:
+        p.stderr = f.read()
+    return p
+
+
+def remove_launcher(launcher):
+    for _ in range(100):
+        try:
+            os.rmdir(launcher)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
+
+
+def phases(log):
+    with open(log) as f:
+        return [l.split("phase=")[1].split()[0] for l in f if " phase=" in l]
+
+
+@pytest.mark.husk_only
+def test_init_born_in_its_cgroup(ct):
+    """create from a cgroup that cannot hold a second process: only an init born in its own
+    cgroup (clone3 with CLONE_INTO_CGROUP) gets created; a fork followed by a cgroup.procs write
+    fails with EAGAIN (checked with the fork-then-join path forced)."""
+    ct.config["process"]["args"] = ["sleep", "30"]
+    ct.save()
+    log = os.path.join(ct.bundle, "husk.log")
+    launcher = launcher_cgroup(ct)
+    try:
+        forced = run_in(launcher, ct, "create", "--bundle", ct.bundle, ct.id + "x",
+                        extra_env={"HUSK_NO_CLONE3": "1"})
+        assert forced.returncode != 0 and "EAGAIN" in forced.stderr, forced.stderr
+        p = run_in(launcher, ct, "--debug", "--log", log, "create", "--bundle", ct.bundle, ct.id)
+        assert p.returncode == 0, p.stderr
+        ct.record_pid()
+        with open(os.path.join(launcher, "pids.events")) as f:
+            refused = int(f.read().split()[1])
+    finally:
+        remove_launcher(launcher)
+    assert refused == 1, "only the forced fork may have hit the launcher's pids.max"
+    assert read(ct, "cgroup.procs").split() == [str(ct.pid)]
+    got = phases(log)
+    assert "clone3-into-cgroup" in got and "cgroup-add-task" not in got, got
+    ct.start()
+    assert ct.status() == "running"
+
+
+@pytest.mark.husk_only
+def test_exec_born_in_container_cgroup(ct):
+    """exec (foreground) from a cgroup that cannot hold a second process: the exec'd process and
+    its second fork into the pid namespace are born in the container's cgroup."""
+    ct.config["process"]["args"] = ["sleep", "30"]
+    ct.create()
+    ct.start()
+    log = os.path.join(ct.bundle, "husk.log")
+    launcher = launcher_cgroup(ct)
+    try:
+        p = run_in(launcher, ct, "--debug", "--log", log, "exec", ct.id, "true")
+    finally:
+        remove_launcher(launcher)
+    assert p.returncode == 0, p.stderr
+    assert "clone3-into-cgroup" in phases(log)
+
+
+@pytest.mark.husk_only
+def test_fork_then_join_fallback(ct):
+    """HUSK_NO_CLONE3 (a debug knob) forces the path older kernels and v1/hybrid hosts take."""
+    ct.config["process"]["args"] = ["sleep", "30"]
+    log = os.path.join(ct.bundle, "husk.log")
+    ct.env.global_args = ["--debug", "--log", log]
+    os.environ["HUSK_NO_CLONE3"] = "1"
+    try:
+        ct.create()
+    finally:
+        del os.environ["HUSK_NO_CLONE3"]
+    assert read(ct, "cgroup.procs").split() == [str(ct.pid)]
+    got = phases(log)
+    assert "clone" in got and "cgroup-add-task" in got and "clone3-into-cgroup" not in got, got
+
+
+@pytest.mark.husk_only
+def test_exec_born_in_sub_cgroup(env, ct):
+    """exec --cgroup SUB on a unified host: one cgroup2 directory, the process is born in it."""
+    ct.config["process"]["args"] = ["sleep", "30"]
+    ct.create()
+    ct.start()
+    os.mkdir(os.path.join(cgdir(ct), "sub"))
+    log = os.path.join(ct.bundle, "husk.log")
+    pidfile = os.path.join(env.tmpdir(), "p")
+    p = env.rt("--debug", "--log", log, "exec", "-d", "--pid-file", pidfile, "--cgroup", "sub",
+               ct.id, "sleep", "30", capture=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert p.returncode == 0
+    pid = open(pidfile).read().strip()
+    assert read(ct, "sub/cgroup.procs").split() == [pid]
+    assert "clone3-into-cgroup" in phases(log)
+
+
+@pytest.mark.husk_only
+def test_exec_ignore_paused_born_frozen(env, ct):
+    """exec --ignore-paused into a frozen cgroup: born there, the process is frozen at once (as a
+    process moved in would be) and runs once the container is resumed."""
+    ct.config["process"]["args"] = ["sleep", "30"]
+    ct.create()
+    ct.start()
+    assert ct.rt("pause", ct.id).returncode == 0
+    pidfile = os.path.join(env.tmpdir(), "p")
+    q = env.spawn([rtt.RUNTIME, "--root", env.root, "exec", "--ignore-paused", "-d", "--pid-file", pidfile,
+                   ct.id, "true"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1)
+    try:
+        assert q.poll() is None, "exec finished inside a frozen cgroup"
+    finally:
+        # Directly, as test_exec.py does on v1: `resume` would wait for the container's lock,
+        # which the exec holds until its process is ready.
+        with open(os.path.join(cgdir(ct), "cgroup.freeze"), "w") as f:
+            f.write("0")
+    assert q.wait(timeout=20) == 0, q.stderr.read()

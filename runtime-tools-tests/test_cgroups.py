@@ -163,3 +163,17 @@ def test_device_rules_keep_the_config_order(ct):
     out = ct.run_to_end()
     assert "open=0" in out, out
     assert out.split()[-1] == "1", out
+
+@pytest.mark.husk_only
+def test_hybrid_host_forks_then_joins(ct):
+    """No clone3(CLONE_INTO_CGROUP) with v1 hierarchies: the init is forked, then written into
+    each hierarchy's cgroup.procs (test_cgroup_v2.py covers the clone3 path)."""
+    log = os.path.join(ct.bundle, "husk.log")
+    ct.env.global_args = ["--debug", "--log", log]
+    ct.config["process"]["args"] = ["sleep", "30"]
+    ct.create()
+    with open(log) as f:
+        got = [l.split("phase=")[1].split()[0] for l in f if "spawn phase=" in l]
+    assert got[:2] == ["clone", "cgroup-add-task"], got
+    if v1("pids"):
+        assert cg_file(ct, "pids", "cgroup.procs").split() == [str(ct.pid)]

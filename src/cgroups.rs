@@ -467,6 +467,18 @@ impl Cgroup {
         r.with_context(|| format!("creating cgroup {}", self.cfg.path))
     }
 
+    /// The container's cgroup directory, opened O_PATH for clone3(CLONE_INTO_CGROUP), when one
+    /// cgroup2 directory is the whole placement: the v2 back end on a unified host, after
+    /// [`Cgroup::create`]. None on v1/hybrid hosts (v1 hierarchies need cgroup.procs writes), with
+    /// the systemd driver (systemd creates the scope together with its first process), or when
+    /// the directory cannot be opened (then [`Cgroup::add_task`] reports why).
+    pub fn birth_dir(&self) -> Option<std::os::fd::OwnedFd> {
+        match &self.backend {
+            Backend::V2(v2) => open_cgroup_dir(&v2.dir),
+            Backend::V1(_) | Backend::Systemd(_) => None,
+        }
+    }
+
     /// Move `pid` into the container's cgroup (every hierarchy).
     pub fn add_task(&self, pid: Pid) -> Result<()> {
         match &self.backend {
@@ -1318,6 +1330,16 @@ fn create_v2_dirs(root: &Path, dir: &Path) -> Result<bool> {
         }
     }
     Ok(created)
+}
+
+/// A cgroup2 directory as an O_PATH fd (close-on-exec) for clone3(CLONE_INTO_CGROUP); None if it
+/// cannot be opened or is not on a cgroup2 file system (a v1 hierarchy: clone3 would refuse it).
+pub fn open_cgroup_dir(dir: &Path) -> Option<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    let fd = crate::sys::fs::own_fd(nix::fcntl::open(dir, flags, nix::sys::stat::Mode::empty()).ok()?);
+    let st = nix::sys::statfs::fstatfs(&fd).ok()?;
+    (st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC).then_some(fd)
 }
 
 /// mkdir -p; whether the last component was created by this call.
@@ -2251,6 +2273,46 @@ mod tests {
         cg.destroy().unwrap();
         assert!(!dir.exists());
         cg.destroy().unwrap();
+    }
+
+    /// clone3(CLONE_INTO_CGROUP) through `birth_dir`, in this host's cgroup2 hierarchy below a
+    /// directory of our own: the child is listed in the cgroup although nobody wrote its
+    /// cgroup.procs. A v1 directory is never offered (clone3 would refuse it).
+    #[test]
+    fn root_v2_child_born_in_birth_dir() {
+        use crate::sys::process::{fork_into_cgroup, Forked};
+        use std::os::fd::AsFd;
+        if skip() {
+            return;
+        }
+        assert!(open_cgroup_dir(Path::new("/sys/fs/cgroup/pids")).is_none());
+        let name = format!("husk-test-clone3-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
+        let base = PathBuf::from("/sys/fs/cgroup/unified").join(&name);
+        fs::create_dir(&base).unwrap();
+        struct Base(PathBuf);
+        impl Drop for Base {
+            fn drop(&mut self) {
+                let _ = remove_tree(&self.0);
+            }
+        }
+        let base = Base(base);
+        let cfg = CgroupConfig::resolve(Some(Path::new("/c")), "x", false).unwrap();
+        let cg = Cgroup::open_v2_at(&base.0, &cfg).unwrap();
+        cg.create(None).unwrap();
+        let dir = cg.birth_dir().expect("the v2 directory, opened");
+        // The child only waits (no allocation: the test harness has other threads).
+        let pid = match fork_into_cgroup(0, dir.as_fd()).expect("clone3 into the cgroup") {
+            Forked::Child => loop {
+                nix::unistd::pause();
+            },
+            Forked::Parent(pid) => pid,
+        };
+        let procs = read(base.0.join("c/cgroup.procs"));
+        let proc_cgroup = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(pid, None);
+        assert_eq!(procs, pid.to_string());
+        assert!(proc_cgroup.lines().any(|l| l == format!("0::/{name}/c")), "{proc_cgroup}");
     }
 
     #[test]

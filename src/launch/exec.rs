@@ -21,7 +21,7 @@ use crate::cgroups::Cgroup;
 use crate::error::{Context, Error, Kind, Result};
 use crate::namespaces::{flag_of, Join};
 use crate::sys::fs::own_fd;
-use crate::sys::process::{exit_now, fork_with_flags, Forked};
+use crate::sys::process::{exit_now, Forked};
 
 pub struct ExecPlan {
     pub joins: Vec<Join>,
@@ -72,6 +72,19 @@ pub enum Placement<'a> {
 }
 
 impl Placement<'_> {
+    /// The one cgroup2 directory to start the process in with clone3(CLONE_INTO_CGROUP), if the
+    /// placement is one (a unified host): see [`super::fork_into`].
+    fn birth_dir(&self) -> Option<OwnedFd> {
+        match self {
+            Placement::Container(cg) => super::birth_dir(cg),
+            Placement::Sub(dirs) if !super::clone3_disabled() => match &dirs[..] {
+                [one] => crate::cgroups::open_cgroup_dir(one),
+                _ => None,
+            },
+            Placement::Sub(_) => None,
+        }
+    }
+
     fn add(&self, pid: Pid) -> Result<()> {
         match self {
             Placement::Container(cg) => cg.add_task(pid),
@@ -193,9 +206,14 @@ fn cgroup_mount(mountinfo: &str, ctrls: &str) -> Option<PathBuf> {
 /// about to exec. Returns its host pid.
 /// `lock`: the container's state-dir lock, closed in the child at once (see `spawn`).
 pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>, lock: BorrowedFd) -> Result<Pid> {
+    let mut ph = crate::logging::Phases::start("exec");
     let (parent_ch, child_ch) = sync::pair()?;
-    let first = match fork_with_flags(0).context("forking the exec process")? {
+    let birth = cgroup.birth_dir();
+    let (forked, born_in_cgroup) = super::fork_into(0, birth.as_ref()).context("forking the exec process")?;
+    let first = match forked {
         Forked::Child => {
+            // Not the container's: the cgroup directory (close-on-exec anyway) and our lock.
+            drop(birth);
             let _ = nix::unistd::close(lock.as_raw_fd());
             drop(parent_ch);
             let err = match run(plan, &child_ch, console.as_ref()) {
@@ -209,6 +227,7 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
         }
         Forked::Parent(pid) => pid,
     };
+    drop(birth);
     drop(child_ch);
     drop(console);
     crate::fault::point("exec:forked");
@@ -223,9 +242,13 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
         kill_all(&pids);
         return Err(e);
     }
-    if let Err(e) = cgroup.add(first) {
-        kill_all(&pids);
-        return Err(e.context("adding the exec process to the container's cgroup"));
+    ph.mark(if born_in_cgroup { "clone3-into-cgroup" } else { "clone" });
+    if !born_in_cgroup {
+        if let Err(e) = cgroup.add(first) {
+            kill_all(&pids);
+            return Err(e.context("adding the exec process to the container's cgroup"));
+        }
+        ph.mark("cgroup-add-task");
     }
     let res = (|| -> Result<Pid> {
         parent_ch.send(&Msg::Go)?;

@@ -228,9 +228,13 @@ pub fn spawn(
     let (parent_ch, child_ch) = sync::pair()?;
     // CLONE_PARENT is refused (EINVAL) to the init of a pid namespace.
     let clone_parent = if plan.reparent_to_caller && std::process::id() != 1 { libc::CLONE_PARENT } else { 0 };
-    let forked = fork_with_flags(plan.ns.clone_flags.bits() | clone_parent).context("forking the container init")?;
+    let birth = birth_dir(cgroup);
+    let (forked, born_in_cgroup) =
+        fork_into(plan.ns.clone_flags.bits() | clone_parent, birth.as_ref()).context("forking the container init")?;
     let first = match forked {
         Forked::Child => {
+            // Not the container's: the cgroup directory (close-on-exec anyway) and our lock.
+            drop(birth);
             let _ = nix::unistd::close(lock.as_raw_fd());
             drop(parent_ch);
             let start_errors = fifo.as_ref().and_then(|f| start_error_channel(f, plan.process.preserve_fds));
@@ -254,20 +258,23 @@ pub fn spawn(
         }
         Forked::Parent(pid) => pid,
     };
+    drop(birth);
     drop(child_ch);
     drop(fifo);
     drop(console);
     let mut guard = ChildGuard { pids: vec![first] };
     plan.process.attrs.pin_initial(first)?;
-    ph.mark("clone");
+    ph.mark(if born_in_cgroup { "clone3-into-cgroup" } else { "clone" });
     crate::fault::point("create:forked");
-    // The init may run ahead until Go (child.rs `go_after_rootfs`) and fail meanwhile: its
-    // report then explains an error here better than the error itself.
-    if let Err(e) = cgroup.add_task(first).context("adding the init to its cgroup") {
-        return Err(early_failure(&parent_ch).unwrap_or(e));
+    if !born_in_cgroup {
+        // The init may run ahead until Go (child.rs `go_after_rootfs`) and fail meanwhile: its
+        // report then explains an error here better than the error itself.
+        if let Err(e) = cgroup.add_task(first).context("adding the init to its cgroup") {
+            return Err(early_failure(&parent_ch).unwrap_or(e));
+        }
+        ph.mark("cgroup-add-task");
     }
     crate::fault::point("create:in-cgroup");
-    ph.mark("cgroup-add-task");
     if plan.ns.user_in_clone {
         write_id_maps(first, plan)?;
     }
@@ -334,6 +341,40 @@ pub fn spawn(
     ph.mark("init-setup");
     guard.disarm();
     Ok(init)
+}
+
+/// The debug knob HUSK_NO_CLONE3 (any value): no clone3(CLONE_INTO_CGROUP), the fork-then-join
+/// path everywhere, as on older kernels and v1/hybrid hosts (to compare the two, see
+/// docs/cgroup-v2.md).
+pub(crate) fn clone3_disabled() -> bool {
+    std::env::var_os("HUSK_NO_CLONE3").is_some()
+}
+
+/// The cgroup directory to start a process in with clone3(CLONE_INTO_CGROUP) (see
+/// [`Cgroup::birth_dir`]).
+pub(crate) fn birth_dir(cgroup: &Cgroup) -> Option<OwnedFd> {
+    if clone3_disabled() {
+        return None;
+    }
+    cgroup.birth_dir()
+}
+
+/// Fork with clone `flags`, directly into the cgroup2 directory `cgroup` when one is given and
+/// the kernel has clone3(CLONE_INTO_CGROUP); else (or when the kernel lacks it) a plain fork whose
+/// child the caller must still move into its cgroup. Returns which happened: true if the child
+/// was born in `cgroup`. The fallback is silent (a debug log line only).
+pub(crate) fn fork_into(flags: libc::c_int, cgroup: Option<&OwnedFd>) -> Result<(Forked, bool)> {
+    use std::os::fd::AsFd;
+    if let Some(dir) = cgroup {
+        match crate::sys::process::fork_into_cgroup(flags, dir.as_fd()) {
+            Ok(f) => return Ok((f, true)),
+            Err(e) if crate::sys::process::clone3_unsupported(e) => {
+                crate::logging::debug(&format!("clone3(CLONE_INTO_CGROUP): {e}; forking, then joining the cgroup"));
+            }
+            Err(e) => return Err(Error::sys(e, "clone3(CLONE_INTO_CGROUP)")),
+        }
+    }
+    Ok((fork_with_flags(flags)?, false))
 }
 
 /// What an init that failed after `start` writes into the exec fifo before the message.
