@@ -1,6 +1,11 @@
 """Write docs/conformance.md from pytest junit XML files of runs against several runtimes.
 
     python3 matrix.py OUT.md NAME=results.xml[:VERSION] ...
+
+NAME is a column ("husk", "runc v2", ...; the first word names the runtime for
+known_failures.py). A results file ending in .txt holds "PASS step" / "FAIL step" lines
+(hack/vm/systemd-lane.sh), listed as cases of `systemd-lane`. A run whose file is missing keeps
+its column from the existing OUT.md, if that has one (a partial regeneration).
 """
 import os
 import sys
@@ -10,7 +15,50 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from known_failures import KNOWN_FAILURES  # noqa: E402
 
 
+def load_steps(path):
+    res = {}
+    for line in open(path):
+        verdict, _, step = line.strip().partition(" ")
+        if verdict in ("PASS", "FAIL") and step:
+            res[("systemd-lane", step)] = ("pass" if verdict == "PASS" else "FAIL", "")
+    return res
+
+
+def load_old(text):
+    """The previous OUT.md's table: {column: {(mod, case): (outcome, "")}} and its Runtimes
+    lines {column: line}."""
+    cols, rows, runtimes = None, {}, {}
+    # the failure details of the "Why ... fail" sections ("- `case` (outcome): detail")
+    details, section = {}, None
+    for line in text.splitlines():
+        if line.startswith("### "):
+            section = details.setdefault(line[4:].strip(), {})
+        elif line.startswith("## "):
+            section = None
+        elif section is not None and line.startswith("- `") and "): " in line:
+            case = line[3:].split("`", 1)[0]
+            section[case] = line.split("): ", 1)[1]
+    for line in text.splitlines():
+        if line.startswith("- ") and ": " in line and cols is None:
+            name = line[2:].split(" (", 1)[0].split(": ", 1)[0]
+            runtimes[name] = line
+        elif line.startswith("| case |"):
+            cols = [c.strip() for c in line.strip("|").split("|")][1:]
+            rows = {c: {} for c in cols}
+        elif cols and line.startswith("| `"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            mod, _, case = cells[0].strip("`").partition("::")
+            for c, v in zip(cols, cells[1:]):
+                if v != "-":
+                    rows[c][(mod, case)] = (v, details.get(c, {}).get(case, ""))
+        elif cols and not line.startswith("|"):
+            break
+    return rows, runtimes
+
+
 def load(path):
+    if path.endswith(".txt"):
+        return load_steps(path)
     res = {}
     root = ET.parse(path).getroot()
     for tc in root.iter("testcase"):
@@ -39,11 +87,23 @@ def load(path):
 
 def main(argv):
     out = argv[0]
+    try:
+        old = open(out).read()
+    except OSError:
+        old = ""
+    old_cols, old_runtimes = load_old(old)
     runs = []
+    kept = {}
     for a in argv[1:]:
         name, rest = a.split("=", 1)
         path, _, version = rest.partition(":")
-        runs.append((name, load(path) if os.path.exists(path) else None, version))
+        if os.path.exists(path):
+            runs.append((name, load(path), version))
+        elif old_cols.get(name):
+            runs.append((name, old_cols[name], version))
+            kept[name] = old_runtimes.get(name)
+        else:
+            runs.append((name, None, version))
     keys = []
     for _, res, _ in runs:
         for k in (res or {}):
@@ -55,10 +115,18 @@ def main(argv):
              "on this project's test machine (hybrid cgroup v1 host, kernel 6.x, root without "
              "CAP_SYS_RESOURCE). crun runs in a private mount namespace whose /sys/fs/cgroup holds "
              "only the v1 hierarchies (crun 1.8.1 refuses hybrid hosts). Every run uses a private "
-             "/dev/null, as hack/test.sh does.", ""]
+             "/dev/null, as hack/test.sh does.", "",
+             "The `v2` columns are the cgroup v2 lane: the cgroup, lifecycle, kill/delete, exec and "
+             "ops cases run in the cgroup-v2-only QEMU guest (`hack/vm/v2-lane.sh`). `-`: the "
+             "case is not in that lane, or not yet in the suite when a column kept from an "
+             "earlier run was made. The `systemd` columns are the steps of "
+             "`hack/vm/systemd-lane.sh` in the systemd guest, with `--systemd-cgroup`.", ""]
     lines.append("Runtimes:")
     for name, res, version in runs:
-        if res is None:
+        if name in kept and kept[name]:
+            lines.append(kept[name] + (" (kept from the previous run)"
+                                       if "kept from" not in kept[name] else ""))
+        elif res is None:
             lines.append("- %s: not run (%s)" % (name, version or "binary missing"))
         else:
             cnt = {}
@@ -82,9 +150,9 @@ def main(argv):
         lines.append("| `%s::%s` | %s |" % (k[0], k[1], " | ".join(row)))
     lines += ["", "## Why runc and crun fail these cases", ""]
     for n, res, _ in runs:
-        if res is None or n == "husk":
+        if res is None or n.split()[0] == "husk":
             continue
-        known = KNOWN_FAILURES.get(n, {})
+        known = KNOWN_FAILURES.get(n.split()[0], {})
         items = [(k, o, d) for k, (o, d) in sorted(res.items())
                  if o not in ("pass", "skip") or known.get(k[1], "").startswith("flaky:")]
         items = [(k, "known flaky, passed this run" if o == "pass" else o, d)
@@ -97,21 +165,17 @@ def main(argv):
             reason = known.get(k[1]) or d
             lines.append("- `%s` (%s): %s" % (k[1], o, reason))
         lines.append("")
-    husk = [r for r in runs if r[0] == "husk" and r[1] is not None]
+    husk = [r for r in runs if r[0].split()[0] == "husk" and r[1] is not None]
     if husk:
-        items = [(k, o, d) for k, (o, d) in sorted(husk[0][1].items())
+        items = [(n, k, o, d) for n, res, _ in husk for k, (o, d) in sorted(res.items())
                  if o not in ("pass", "skip")]
         lines += ["## husk failures at the time of this run", ""]
         if not items:
             lines.append("None.")
-        for k, o, d in items:
-            lines.append("- `%s` (%s): %s" % (k[1], o, d.replace("|", "\\|")[:300]))
+        for n, k, o, d in items:
+            lines.append("- `%s` (%s, %s): %s" % (k[1], n, o, d.replace("|", "\\|")[:300]))
         lines.append("")
     # Hand-written sections (from the first "## Hooks:" heading on) are kept.
-    try:
-        old = open(out).read()
-    except OSError:
-        old = ""
     at = old.find("\n## Hooks:")
     if at >= 0:
         lines += [old[at + 1:].rstrip("\n")]

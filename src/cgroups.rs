@@ -681,8 +681,8 @@ impl Cgroup {
     pub fn stats(&self) -> Result<Value> {
         let r = match &self.backend {
             Backend::V1(v1) => v1.stats(&self.cfg),
-            Backend::V2(v2) => v2.lib.stats().map_err(lib_err).map(|s| stats_to_runc(&s)),
-            Backend::Systemd(s) => s.lib.stats().map_err(lib_err).map(|s| stats_to_runc(&s)),
+            Backend::V2(v2) => v2.lib.stats().map_err(lib_err).map(|s| stats_to_runc(&v2_cpu_ns(s))),
+            Backend::Systemd(s) => s.lib.stats().map_err(lib_err).map(|s| stats_to_runc(&v2_cpu_ns(s))),
         };
         r.with_context(|| format!("reading statistics of cgroup {}", self.cfg.path))
     }
@@ -1289,12 +1289,75 @@ impl V2 {
         r
     }
 
+    /// Through libcgroups, except where its v2 mapping differs from runc's: those files are
+    /// written first (so that `unified`, which libcgroups writes last, still wins).
     fn apply(&self, res: &LinuxResources) -> Result<()> {
         if resources_empty(res) {
             return Ok(());
         }
-        apply_lib_v2(&self.lib, res)
+        let (rest, writes) = v2_fixups(res, self.dir.join("io.bfq.weight").exists());
+        for (file, value) in writes {
+            let path = self.dir.join(file);
+            match write_file(&path, &value) {
+                // As runc: no swap accounting, no memory.swap.max to write "0" to.
+                Err(e) if e.errno() == Some(Errno::ENOENT) && file == "memory.swap.max" => {}
+                // A per-device io.weight needs io cost control enabled for the device (the
+                // root's io.cost.qos, a host-wide setting left alone here). runc 1.1.5 drops
+                // weightDevice without BFQ altogether; husk sets it where it can, else warns.
+                Err(e) if e.errno() == Some(Errno::EOPNOTSUPP) && file == "io.weight" && value.contains(':') => {
+                    crate::logging::warn(&format!(
+                        "blockIO.weightDevice {value:?} not set: no BFQ (io.bfq.weight) and io cost control is not \
+                         enabled for the device (io.cost.qos)"
+                    ));
+                }
+                r => r.context("applying resources")?,
+            }
+        }
+        apply_lib_v2(&self.lib, rest.as_ref().unwrap_or(res))
     }
+}
+
+/// The v2 writes husk makes itself instead of libcgroups 0.7, and the resources left for it:
+/// - blockIO weights without BFQ (`bfq` false: no io.bfq.weight): libcgroups' conversion to
+///   io.weight overflows (500 became 51), and it sends weightDevice to io.bfq.weight only.
+///   Here: io.weight gets the converted weight, and "MAJ:MIN W" lines for weightDevice (which
+///   the kernel takes only where io cost control is enabled for the device).
+/// - swap equal to the memory limit means no swap: memory.swap.max "0" (libcgroups skips a 0).
+fn v2_fixups(res: &LinuxResources, bfq: bool) -> (Option<LinuxResources>, Vec<(&'static str, String)>) {
+    let mut writes = Vec::new();
+    let mut rest = None;
+    if let Some(m) = res.memory() {
+        if let (Some(limit), Some(swap)) = (m.limit(), m.swap()) {
+            if limit > 0 && swap == limit {
+                writes.push(("memory.swap.max", "0".to_string()));
+            }
+        }
+    }
+    if let (false, Some(b)) = (bfq, res.block_io()) {
+        let mut b = b.clone();
+        if let Some(w) = b.weight().filter(|w| *w > 0) {
+            writes.push(("io.weight", io_weight_from_blkio(w).to_string()));
+        }
+        for d in b.weight_device().iter().flatten() {
+            if let Some(w) = d.weight() {
+                writes.push(("io.weight", format!("{}:{} {}", d.major(), d.minor(), io_weight_from_blkio(w))));
+            }
+        }
+        if b.weight().is_some() || b.weight_device().is_some() {
+            b.set_weight(None);
+            b.set_weight_device(None);
+            let mut r = res.clone();
+            r.set_block_io(Some(b));
+            rest = Some(r);
+        }
+    }
+    (rest, writes)
+}
+
+/// A v1 blkio weight ([10, 1000]) as a v2 io.weight ([1, 10000]), linearly, as runc and
+/// libcgroups convert blockIO.weight.
+fn io_weight_from_blkio(w: u16) -> u64 {
+    1 + u64::from(w.saturating_sub(10)) * 9999 / 990
 }
 
 /// mkdir the chain below `root`, enabling in each ancestor every controller it has available
@@ -1561,6 +1624,16 @@ fn remove_tree(dir: &Path) -> Result<()> {
 
 // ---------------------------------------------------------------------------------------------
 // Stats
+
+/// v2's cpu.stat counts microseconds and libcgroups passes them on; runc's stats (and v1's
+/// cpuacct) are nanoseconds.
+fn v2_cpu_ns(mut s: Stats) -> Stats {
+    let u = &mut s.cpu.usage;
+    for v in [&mut u.usage_total, &mut u.usage_user, &mut u.usage_kernel, &mut s.cpu.throttling.throttled_time] {
+        *v = v.saturating_mul(1000);
+    }
+    s
+}
 
 /// libcgroups' Stats → the `data` object of runc's stats event (runc's types.Stats field names).
 fn stats_to_runc(s: &Stats) -> Value {
@@ -2070,6 +2143,62 @@ mod tests {
         g.cg.destroy().unwrap();
         assert_eq!(g.leftovers(), Vec::<PathBuf>::new());
         g.cg.destroy().unwrap(); // already gone is fine
+    }
+
+    #[test]
+    fn v2_fixups_map_like_runc() {
+        use oci_spec::runtime::LinuxWeightDeviceBuilder;
+        let wd = LinuxWeightDeviceBuilder::default().major(254).minor(0).weight(300u16).build().unwrap();
+        let r = LinuxResourcesBuilder::default()
+            .memory(LinuxMemoryBuilder::default().limit(32 << 20).swap(32 << 20).build().unwrap())
+            .block_io(LinuxBlockIoBuilder::default().weight(500u16).weight_device(vec![wd]).build().unwrap())
+            .build()
+            .unwrap();
+        let (rest, writes) = v2_fixups(&r, false);
+        assert_eq!(
+            writes,
+            [
+                ("memory.swap.max", "0".to_string()),
+                ("io.weight", "4950".to_string()),
+                ("io.weight", "254:0 2930".to_string())
+            ]
+        );
+        let rest = rest.unwrap();
+        let b = rest.block_io().as_ref().unwrap();
+        assert!(b.weight().is_none() && b.weight_device().is_none());
+        assert_eq!(rest.memory(), r.memory());
+        // With BFQ, libcgroups writes the weights (io.bfq.weight takes them as they are).
+        let (rest, writes) = v2_fixups(&r, true);
+        assert!(rest.is_none());
+        assert_eq!(writes, [("memory.swap.max", "0".to_string())]);
+        let r = LinuxResourcesBuilder::default()
+            .memory(LinuxMemoryBuilder::default().limit(32 << 20).swap(64 << 20).build().unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(v2_fixups(&r, false), (None, vec![]));
+    }
+
+    #[test]
+    fn v2_cpu_stats_are_nanoseconds() {
+        let mut s = Stats::default();
+        s.cpu.usage.usage_total = 240840;
+        s.cpu.usage.usage_user = 2;
+        s.cpu.usage.usage_kernel = 3;
+        s.cpu.throttling.throttled_time = 4;
+        let v = stats_to_runc(&v2_cpu_ns(s));
+        assert_eq!(v["cpu"]["usage"]["total"], 240840000u64);
+        assert_eq!(v["cpu"]["usage"]["user"], 2000);
+        assert_eq!(v["cpu"]["usage"]["kernel"], 3000);
+        assert_eq!(v["cpu"]["throttling"]["throttledTime"], 4000);
+    }
+
+    #[test]
+    fn io_weight_conversion() {
+        assert_eq!(io_weight_from_blkio(10), 1);
+        assert_eq!(io_weight_from_blkio(300), 2930);
+        assert_eq!(io_weight_from_blkio(500), 4950);
+        assert_eq!(io_weight_from_blkio(1000), 10000);
+        assert_eq!(io_weight_from_blkio(1), 1);
     }
 
     #[test]

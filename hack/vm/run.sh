@@ -11,7 +11,9 @@ REPO=$PWD
 OUT=${VM_DIR:-$REPO/target/vm}
 [ -f "$OUT/initrd.gz" ] || hack/vm/build-guest.sh >/dev/null || exit 1
 if [ -n "$systemd" ] && [ ! -f "$OUT/systemd.img" ]; then hack/vm/build-guest.sh --systemd >/dev/null || exit 1; fi
-extra=()
+# The plain guest gets a scratch disk (/dev/vda, QEMU's null block driver: reads return zeros,
+# writes vanish) so that per-device io.max / io.weight limits have a device to name.
+extra=(-blockdev driver=null-co,node-name=scratch,size=67108864 -device virtio-blk-pci,drive=scratch)
 append="console=ttyS0 panic=-1 quiet cgroup_no_v1=all"
 if [ -n "$systemd" ]; then
   extra=(-drive "file=$OUT/systemd.img,if=virtio,format=raw,snapshot=on")
