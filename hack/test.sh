@@ -15,7 +15,7 @@ fail=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
-pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2 gcc libc6-dev)
+pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2 gcc libc6-dev hyperfine gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -38,15 +38,12 @@ step "build the checker (static)"
 step "build the seccomp probe (static; copied into every bundle as /seccomp-probe)"
 hack/build-probes.sh || exit 1
 
-# The benchmark harness is built and syntax-checked, never timed here (timings do not gate CI).
-step "build the benchmark harness (hack/bench.sh; not run)"
-bash -n hack/bench.sh hack/build-static.sh || fail=1
-/usr/bin/python3 -c 'import sys; [compile(open(f).read(), f, "exec") for f in sys.argv[1:]]' \
-  hack/bench/bench.py hack/bench/report.py || fail=1
-if command -v gcc >/dev/null; then
-  t=$(mktemp /tmp/husk-maxrss.XXXXXX)
-  gcc -O2 -static -o "$t" hack/bench/maxrss.c || fail=1
-  rm -f "$t"
+# The benchmark: the shipped static build and the harness, run once as a smoke test (one pass of
+# two runs per scenario, no doc written): the harness must work; its timings do not gate CI.
+if [ -z "${RUNTIME:-}" ]; then
+  step "benchmark smoke run (hack/bench.sh with SMOKE=1; timings not checked)"
+  bash -n hack/bench.sh hack/build-static.sh || fail=1
+  if ! SMOKE=1 timeout 600 hack/bench.sh >/dev/null; then echo "bench smoke run FAILED"; fail=1; fi
 fi
 
 unit="skipped"
