@@ -410,8 +410,8 @@ impl Cgroup {
     }
 
     /// cgroup v2: enforce the config's device rules ([`devfilter::rules_for`]) with an eBPF
-    /// program, attached by [`Cgroup::create`] (with the systemd driver by [`Cgroup::add_task`]),
-    /// replacing any device program already on the cgroup. `update` leaves it alone, as runc's
+    /// program, attached by [`Cgroup::apply_device_filter`] once the init has made its device
+    /// nodes (as runc sets the cgroup after its init's rootfs set-up), replacing any device program already on the cgroup. `update` leaves it alone, as runc's
     /// does (device rules cannot be updated). A no-op on v1, whose devices controller libcgroups
     /// programs from the resources.
     pub fn with_devices_of(mut self, linux: &oci_spec::runtime::Linux) -> Result<Self> {
@@ -430,7 +430,11 @@ impl Cgroup {
         }
     }
 
-    fn install_device_filter(&self) -> Result<()> {
+    /// Attach the device filter of [`Cgroup::with_devices_of`] (v2 only; a no-op otherwise).
+    /// Called when the init reports Ready: its device nodes are made (a config may deny mknod
+    /// of a device linux.devices lists; the init is in the cgroup from birth with clone3), and
+    /// it has not exec'd the container process yet.
+    pub fn apply_device_filter(&self) -> Result<()> {
         match (&self.devices, self.device_filter_dir()) {
             (Some(rules), Some(dir)) => devfilter::install(&dir, rules),
             _ => Ok(()),
@@ -458,7 +462,7 @@ impl Cgroup {
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let r = match &self.backend {
             Backend::V1(v1) => v1.create(&self.cfg, resources),
-            Backend::V2(v2) => v2.create(resources, || self.install_device_filter()),
+            Backend::V2(v2) => v2.create(resources),
             Backend::Systemd(s) => {
                 *s.pending.lock().unwrap_or_else(|e| e.into_inner()) = resources.cloned();
                 Ok(())
@@ -484,7 +488,7 @@ impl Cgroup {
         match &self.backend {
             Backend::V1(v1) => v1.add_task(pid),
             Backend::V2(v2) => write_file(&v2.dir.join(CGROUP_PROCS), &pid.to_string()),
-            Backend::Systemd(s) => s.add_task(pid).and_then(|()| self.install_device_filter()),
+            Backend::Systemd(s) => s.add_task(pid),
         }
         .with_context(|| format!("adding process {pid} to cgroup {}", self.cfg.path))
     }
@@ -1276,13 +1280,12 @@ fn wait_v1_thawed(dir: &Path) -> Result<()> {
 
 impl V2 {
     /// `then` runs last (the device filter), before any process is in the cgroup.
-    fn create(&self, resources: Option<&LinuxResources>, then: impl FnOnce() -> Result<()>) -> Result<()> {
+    fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let created = create_v2_dirs(&self.root, &self.dir)?;
         let r = match resources {
             Some(r) => self.apply(r),
             None => Ok(()),
-        }
-        .and_then(|()| then());
+        };
         if r.is_err() && created {
             let _ = fs::remove_dir(&self.dir);
         }

@@ -157,6 +157,7 @@ fn create_inner(
     let mut hooks = RuntimeHooks { state: &st, poststop };
     let pid = launch::spawn(&plan, &cgroup, fifo, console, dir.lock_fd(), &mut hooks).with_context(ctx)?;
     cleanup.init = Some(pid);
+    cgroup.apply_device_filter().with_context(ctx)?;
     ph.mark("spawn");
     crate::fault::point("create:ready");
     let (_, start) = state::proc_start_time(pid)
