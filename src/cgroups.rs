@@ -375,6 +375,9 @@ pub struct Cgroup {
     backend: Backend,
     /// cgroup v2: the device rules the eBPF filter enforces (see [`Cgroup::with_devices_of`]).
     devices: Option<Vec<devfilter::Rule>>,
+    /// cgroup v2: the rules for a cgroup that had device programs before the init is born in it
+    /// ([`devfilter::birth_rules`]).
+    birth_devices: Option<Vec<devfilter::Rule>>,
 }
 
 impl std::fmt::Debug for Cgroup {
@@ -406,7 +409,7 @@ impl Cgroup {
                 .with_context(|| format!("opening cgroup {}", cfg.path))?;
             Backend::V1(V1::new(cfg, parse_mountinfo(&text)))
         };
-        Ok(Cgroup { cfg: cfg.clone(), backend, devices: None })
+        Ok(Cgroup { cfg: cfg.clone(), backend, devices: None, birth_devices: None })
     }
 
     /// cgroup v2: enforce the config's device rules ([`devfilter::rules_for`]) with an eBPF
@@ -416,7 +419,9 @@ impl Cgroup {
     /// programs from the resources.
     pub fn with_devices_of(mut self, linux: &oci_spec::runtime::Linux) -> Result<Self> {
         if self.device_filter_dir().is_some() {
-            self.devices = Some(devfilter::rules_for(Some(linux))?);
+            let rules = devfilter::rules_for(Some(linux))?;
+            self.birth_devices = Some(devfilter::birth_rules(&rules, Some(linux)));
+            self.devices = Some(rules);
         }
         Ok(self)
     }
@@ -448,7 +453,7 @@ impl Cgroup {
         let lib =
             libcgroups::v2::manager::Manager::new(root.to_path_buf(), PathBuf::from(&cfg.path)).map_err(lib_err)?;
         let backend = Backend::V2(V2 { dir: under(root, &cfg.path), root: root.to_path_buf(), lib });
-        Ok(Cgroup { cfg: cfg.clone(), backend, devices: None })
+        Ok(Cgroup { cfg: cfg.clone(), backend, devices: None, birth_devices: None })
     }
 
     pub fn config(&self) -> &CgroupConfig {
@@ -462,7 +467,12 @@ impl Cgroup {
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let r = match &self.backend {
             Backend::V1(v1) => v1.create(&self.cfg, resources),
-            Backend::V2(v2) => v2.create(resources),
+            Backend::V2(v2) => v2.create(resources).and_then(|()| match &self.birth_devices {
+                // Programs already on the cgroup (a reused one) would hold for the init, born
+                // in it: replace them now with rules that let it make its nodes.
+                Some(rules) if devfilter::has_programs(&v2.dir)? => devfilter::install(&v2.dir, rules),
+                _ => Ok(()),
+            }),
             Backend::Systemd(s) => {
                 *s.pending.lock().unwrap_or_else(|e| e.into_inner()) = resources.cloned();
                 Ok(())

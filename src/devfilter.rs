@@ -135,6 +135,32 @@ pub fn rules_for(linux: Option<&Linux>) -> Result<Vec<Rule>> {
     Ok(rules)
 }
 
+/// The rules in force while the init sets up a cgroup that already had device programs: the
+/// container's, plus every node linux.devices lists (the init makes and prepares them; the final
+/// rules, attached at Ready, may deny them, as runc's only apply after its rootfs set-up).
+pub fn birth_rules(rules: &[Rule], linux: Option<&Linux>) -> Vec<Rule> {
+    let mut out = rules.to_vec();
+    for d in linux.and_then(|l| l.devices().as_ref()).map(Vec::as_slice).unwrap_or_default() {
+        let kind = match d.typ() {
+            LinuxDeviceType::B => Kind::Block,
+            LinuxDeviceType::C | LinuxDeviceType::U => Kind::Char,
+            _ => continue,
+        };
+        let (Ok(major), Ok(minor)) = (u32::try_from(d.major()), u32::try_from(d.minor())) else { continue };
+        out.push(Rule::allow(kind, Some(major), Some(minor), ACC_ALL));
+    }
+    out
+}
+
+/// Whether the cgroup directory has device programs attached already.
+pub fn has_programs(dir: &Path) -> Result<bool> {
+    let cg =
+        std::fs::File::open(dir).map_err(|e| Error::io(e, format!("opening cgroup directory {}", dir.display())))?;
+    let ids = bpf::prog_query(cg.as_fd(), bpf::ATTACH_CGROUP_DEVICE)
+        .map_err(|e| Error::sys(e, format!("listing the device programs of cgroup {}", dir.display())))?;
+    Ok(!ids.is_empty())
+}
+
 /// Type, major, minor of an exception (`Kind::All` never appears here).
 type Key = (Kind, Option<u32>, Option<u32>);
 

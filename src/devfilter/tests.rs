@@ -456,3 +456,16 @@ fn verifier_log_tail_is_one_line() {
     assert_eq!(log_tail(log), "0: (95) exit; R0 !read_ok; processed 1 insns (limit 1000000)");
     assert_eq!(log_tail(""), "");
 }
+
+#[test]
+fn birth_rules_let_the_init_make_listed_nodes_only() {
+    let deny_null = [(false, None, None, None, "rwm"), (false, Some(LinuxDeviceType::C), Some(1), Some(3), "rwm")];
+    let l = linux(&deny_null, &["/dev/null"]);
+    let rules = rules_for(Some(&l)).unwrap();
+    let final_p = Policy::new(&rules).unwrap();
+    assert!(!run(&final_p.program(), C, 1, 3, ACC_READ | ACC_WRITE), "the final rules deny c 1:3");
+    let birth = Policy::new(&birth_rules(&rules, Some(&l))).unwrap();
+    assert!(run(&birth.program(), C, 1, 3, ACC_MKNOD | ACC_READ | ACC_WRITE), "the init may make and use it");
+    assert!(!run(&birth.program(), C, 1, 4, ACC_READ), "nothing else is opened up");
+    assert!(!run(&birth.program(), B, 8, 0, ACC_READ));
+}
