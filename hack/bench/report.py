@@ -134,9 +134,12 @@ def chart(path, summ, names):
             f.write(f'"{label}" ' + " ".join(f"{r:.4f}" for r in rs) + f" {tgt}\n")
         dat = f.name
     tcol = len(others) + 2
+    # clustered histogram: bar k of a cluster at x = i + (k - (n - 1) / 2) / (n + gap), gap 1
+    husk_x = f"($0 + {(0 - (len(others) - 1) / 2) / (len(others) + 1):.4f})"
     series = ", ".join(f"'{dat}' using {i + 2}:xtic(1) title '{n} ÷ crun'" for i, n in enumerate(others))
     script = f"""
-set terminal pngcairo size 960,480 font 'DejaVu Sans,10'
+set terminal pngcairo size 960,500 font 'DejaVu Sans,10'
+set bmargin 4
 set output '{path}'
 set title 'Start-up cost relative to crun 1.8.1 (median; lower is better; 1.0 = crun)'
 set style data histograms
@@ -148,7 +151,7 @@ set ylabel 'ratio to crun'
 set grid ytics
 set key top left
 plot {series}, \\
-     '{dat}' using 0:{tcol} with points pt 7 ps 1.5 lc rgb 'black' title 'target (husk)', \\
+     '{dat}' using {husk_x}:{tcol} with points pt 7 ps 1.5 lc rgb 'black' title 'target (husk)', \\
      1 with lines dt 2 lc rgb 'gray40' notitle
 """
     try:
