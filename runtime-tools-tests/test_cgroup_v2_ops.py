@@ -7,6 +7,7 @@ Skipped on v1/hybrid hosts."""
 import json
 import os
 import select
+import shutil
 import subprocess
 import time
 
@@ -553,4 +554,51 @@ def test_events_oom_from_memory_events(env, ct):
     ct.wait_stopped()
     ct.delete()
     assert ev.wait(timeout=20) == 0
+    assert not os.path.exists(cgdir(ct))
+
+
+def test_runtime_inside_a_container_nests_its_containers(env, ct):
+    # The runtime itself inside a (privileged) container with its own cgroup namespace and a rw
+    # cgroup2 mount, as in docker-in-docker: the outer init moves itself into /init (a cgroup
+    # with processes cannot delegate controllers), then the inner runtime runs a container with
+    # a relative cgroupsPath. As runc does, the inner container's cgroup nests under the parent
+    # of the runtime's own cgroup, i.e. the outer container's cgroup, with its pids limit there.
+    runtime = os.path.realpath(rtt.RUNTIME)
+    _rw_cgroupns(ct)
+    c = ct.config
+    c["root"]["readonly"] = False
+    caps = list(rtt.CAPS)
+    c["process"]["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
+    c["linux"].pop("maskedPaths", None)
+    c["linux"].pop("readonlyPaths", None)
+    # The host's /usr (the runtime's shared libraries, if any) and the runtime binary.
+    c["mounts"].append({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]})
+    c["mounts"].append({"destination": "/rt", "type": "bind", "source": runtime, "options": ["bind", "ro"]})
+    for link, target in (("lib", "usr/lib"), ("lib64", "usr/lib64")):
+        if not os.path.lexists(os.path.join(ct.rootfs, link)):
+            os.symlink(target, os.path.join(ct.rootfs, link))
+    open(os.path.join(ct.rootfs, "rt"), "w").close()
+    inner = os.path.join(ct.rootfs, "inner")
+    os.makedirs(inner)
+    shutil.copytree(rtt.BASE_ROOTFS, os.path.join(inner, "rootfs"), symlinks=True)
+    ic = rtt.make_config(["sh", "-c", "echo inner:$(cat /proc/self/cgroup); sleep 100"], cgroups_path="inner")
+    ic["linux"]["resources"]["pids"] = {"limit": 7}
+    rtt.write_config(inner, ic)
+    c["process"]["args"] = ["sh", "-c", (
+        "mkdir /sys/fs/cgroup/init && echo $$ > /sys/fs/cgroup/init/cgroup.procs && "
+        "/rt --root /run/inner-root run --detach --bundle /inner in1; echo rc=$?; sleep 100")]
+    ct.create()
+    ct.start()
+    ct.wait_output("rc=", timeout=60)
+    out = ct.output()
+    assert "rc=0" in out, (out, ct.errors())
+    assert read(ct, "inner/pids.max") == "7"
+    assert "pids" in read(ct, "cgroup.subtree_control").split()
+    inner_pids = read(ct, "inner/cgroup.procs").split()
+    assert len(inner_pids) == 1, inner_pids
+    with open("/proc/%s/cgroup" % inner_pids[0]) as f:
+        assert f.read().strip() == "0::" + ct.cgroups_path + "/inner"
+    ct.kill(ct.id, "KILL")
+    ct.wait_stopped()
+    ct.delete()
     assert not os.path.exists(cgdir(ct))
