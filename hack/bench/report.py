@@ -109,7 +109,20 @@ def tables(samples, cpu, checks, names):
             out.append(f"| {SCENARIOS[sc][0]} | " + " | ".join(f"{r[n]:.2f} ms" if n in r else "–" for n in names)
                        + f" | {ratio} |")
         out.append("")
+    out += raw_block(samples, names)
     return "\n".join(out), verdicts, summ
+
+
+def raw_block(samples, names):
+    """Every sample, per scenario and runtime, in pass order (folded away in the rendered doc)."""
+    out = ["<details><summary>Raw samples (per run, in pass order)</summary>", ""]
+    for sc, per in samples.items():
+        unit = SCENARIOS[sc][1]
+        for n in names:
+            if n in per:
+                out.append(f"- {sc}, {n} ({unit}): " + " ".join(fmt(v, unit) for v in per[n]))
+    out += ["", "</details>", ""]
+    return out
 
 
 def chart(path, summ, names):
