@@ -581,7 +581,7 @@ def test_runtime_inside_a_container_nests_its_containers(env, ct):
     inner = os.path.join(ct.rootfs, "inner")
     os.makedirs(inner)
     shutil.copytree(rtt.BASE_ROOTFS, os.path.join(inner, "rootfs"), symlinks=True)
-    ic = rtt.make_config(["sh", "-c", "echo inner:$(cat /proc/self/cgroup); sleep 100"], cgroups_path="inner")
+    ic = rtt.make_config(["sh", "-c", "echo inner:$(cat /proc/self/cgroup); exec sleep 100"], cgroups_path="inner")
     ic["linux"]["resources"]["pids"] = {"limit": 7}
     rtt.write_config(inner, ic)
     c["process"]["args"] = ["sh", "-c", (
@@ -594,7 +594,15 @@ def test_runtime_inside_a_container_nests_its_containers(env, ct):
     assert "rc=0" in out, (out, ct.errors())
     assert read(ct, "inner/pids.max") == "7"
     assert "pids" in read(ct, "cgroup.subtree_control").split()
-    inner_pids = read(ct, "inner/cgroup.procs").split()
+    # The inner init is alone in its cgroup once its command substitution (a short-lived child
+    # in the same cgroup) has finished and it has exec'd sleep.
+    ct.wait_output("inner:", timeout=30)
+    deadline = time.monotonic() + 10
+    while True:
+        inner_pids = read(ct, "inner/cgroup.procs").split()
+        if len(inner_pids) == 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(inner_pids) == 1, inner_pids
     with open("/proc/%s/cgroup" % inner_pids[0]) as f:
         assert f.read().strip() == "0::" + ct.cgroups_path + "/inner"
