@@ -21,6 +21,37 @@ def test_state_json_fields(ct):
     assert st["annotations"] == {"org.example.key": "value-1"}
 
 
+# runc's containerState field order (state.go, list.go); Go writes annotations only when set.
+STATE_KEYS = ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"]
+
+
+@pytest.mark.parametrize("annotated", [False, True])
+def test_state_and_list_json_key_order_like_runc(ct, env, annotated):
+    # Clients parse the JSON, but some compare or log it verbatim: the fields come in runc's
+    # order and an empty annotations map is left out. ociVersion is the spec version the state
+    # complies with (the runtime's: runc reports the one it was built with), not the config's.
+    keys = list(STATE_KEYS)
+    if annotated:
+        ct.config["annotations"] = {"org.example.b": "2", "org.example.a": "1"}
+        keys.insert(7, "annotations")
+    ct.config["ociVersion"] = "1.0.2"
+    ct.create()
+    p = ct.rt("state", ct.id)
+    assert p.returncode == 0, p.stderr
+    st = json.loads(p.stdout, object_pairs_hook=lambda kv: kv)
+    assert [k for k, _ in st] == keys
+    version = dict(st)["ociVersion"]
+    assert version.startswith("1.") and version != "1.0.2", version
+    assert dict(st)["owner"] == ""
+    if annotated:
+        assert dict(st)["annotations"] == [("org.example.a", "1"), ("org.example.b", "2")]
+    p = env.rt("list", "-f", "json")
+    assert p.returncode == 0, p.stderr
+    (row,) = json.loads(p.stdout, object_pairs_hook=lambda kv: kv)
+    assert [k for k, _ in row] == keys
+    assert dict(row)["ociVersion"] == version and dict(row)["owner"] == "root"
+
+
 def test_state_unknown_id_is_error(env):
     p = env.rt("state", "no-such-ctr")
     assert p.returncode == 1

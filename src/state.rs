@@ -6,7 +6,7 @@
 //! start time recorded at create (pid reuse cannot fool it), and `created` vs `running` is
 //! told apart by the exec fifo that `start` removes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -23,9 +23,10 @@ use crate::error::{Context, Error, Kind, Result};
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    #[default]
     Creating,
     Created,
     Running,
@@ -292,32 +293,84 @@ impl State {
         self.status(dir)
     }
 
-    /// The OCI state (runtime.md "State") with runc's extra fields, as `state` prints it.
-    pub fn oci_json(&self, status: Status) -> serde_json::Value {
-        let pid = if status == Status::Stopped { 0 } else { self.pid };
-        serde_json::json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "pid": pid,
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": "",
-            "annotations": self.annotations,
-        })
+    /// The OCI state (runtime.md "State") with runc's extra fields, as `state` and `list -f json`
+    /// print it: runc's field order, annotations only when there are some, `owner` as given.
+    /// ociVersion is the version of the runtime-spec the state complies with, i.e. husk's (runc
+    /// too reports the spec version it was built with, not the config's).
+    pub fn oci_state(&self, status: Status, owner: String) -> OciState<'_> {
+        OciState {
+            oci_version: crate::OCI_SPEC_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: self.sorted_annotations(),
+            owner,
+        }
     }
 
-    /// The state hooks get on stdin (runtime-spec: ociVersion, id, status, pid, bundle, annotations).
+    /// The state hooks get on stdin, for this container in `status`.
     pub fn hook_json(&self, status: Status) -> Vec<u8> {
-        let v = serde_json::json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "pid": self.pid,
-            "status": status.as_str(),
-            "bundle": self.bundle,
-            "annotations": self.annotations,
-        });
+        self.hook_state().json(status, self.pid)
+    }
+
+    /// The hook state with its status and pid still to be given (the init fills in its own pid).
+    pub fn hook_state(&self) -> HookState {
+        HookState {
+            oci_version: crate::OCI_SPEC_VERSION,
+            id: self.id.clone(),
+            status: Status::Creating,
+            pid: None,
+            bundle: self.bundle.clone(),
+            annotations: self.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+
+    fn sorted_annotations(&self) -> BTreeMap<&str, &str> {
+        self.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+}
+
+/// runc's `containerState` (state.go/list.go): the field order is runc's, annotations are
+/// omitted when empty and sorted (Go's encoding of a map) when not.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState<'a> {
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: &'static str,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<&'a str, &'a str>,
+    pub owner: String,
+}
+
+/// The runtime-spec state as hooks receive it on stdin (ociVersion, id, status, pid, bundle,
+/// annotations), in specs-go State's field order as runc writes it: annotations only when set,
+/// and no pid once the container is stopped (the spec requires it only for created and
+/// running; runc omits it).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookState {
+    oci_version: &'static str,
+    id: String,
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<i32>,
+    bundle: PathBuf,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
+}
+
+impl HookState {
+    /// The JSON for `status`, with `pid` unless the container is stopped.
+    pub fn json(&self, status: Status, pid: i32) -> Vec<u8> {
+        let v = HookState { status, pid: (status != Status::Stopped).then_some(pid), ..self.clone() };
         serde_json::to_vec(&v).unwrap_or_default()
     }
 }
@@ -377,5 +430,42 @@ mod tests {
         d.remove().unwrap();
         assert_eq!(StateDir::open(&root, "c1").err().unwrap().kind(), Kind::NotFound);
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    fn sample(annotations: &[(&str, &str)]) -> State {
+        let mut st: State = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2", "id": "c1", "pid": 42, "initStartTime": 0, "bundle": "/b", "rootfs": "/b/r",
+            "created": "t", "cgroup": {"path": "/c1", "systemd": false}, "config": {"ociVersion": "1.0.2"}
+        }))
+        .unwrap();
+        st.annotations = annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        st
+    }
+
+    #[test]
+    fn state_json_in_runcs_order() {
+        let v = crate::OCI_SPEC_VERSION;
+        let got = serde_json::to_string(&sample(&[]).oci_state(Status::Running, "root".into())).unwrap();
+        let want = r#"{"ociVersion":"{V}","id":"c1","pid":42,"status":"running","bundle":"/b","rootfs":"/b/r","created":"t","owner":"root"}"#;
+        assert_eq!(got, want.replace("{V}", v));
+        let st = sample(&[("z", "1"), ("a", "2")]);
+        let got = serde_json::to_string(&st.oci_state(Status::Stopped, String::new())).unwrap();
+        assert!(got.contains(r#""pid":0,"status":"stopped""#), "{got}");
+        assert!(got.ends_with(r#""created":"t","annotations":{"a":"2","z":"1"},"owner":""}"#), "{got}");
+    }
+
+    #[test]
+    fn hook_state_in_spec_order_without_pid_once_stopped() {
+        let v = crate::OCI_SPEC_VERSION;
+        let got = String::from_utf8(sample(&[]).hook_json(Status::Running)).unwrap();
+        assert_eq!(
+            got,
+            r#"{"ociVersion":"{V}","id":"c1","status":"running","pid":42,"bundle":"/b"}"#.replace("{V}", v)
+        );
+        let h = sample(&[("k", "v")]).hook_state();
+        let got = String::from_utf8(h.json(Status::Stopped, 42)).unwrap();
+        let want = r#"{"ociVersion":"{V}","id":"c1","status":"stopped","bundle":"/b","annotations":{"k":"v"}}"#;
+        assert_eq!(got, want.replace("{V}", v));
+        assert!(String::from_utf8(h.json(Status::Created, 7)).unwrap().contains(r#""status":"created","pid":7,"#));
     }
 }

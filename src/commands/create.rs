@@ -153,7 +153,7 @@ fn create_inner(
         (None, Some(fd)) if terminal => Some(fd),
         _ => None,
     };
-    plan.hook_state = st.hook_json(state::Status::Creating);
+    plan.hook_state = st.hook_state();
     let mut hooks = RuntimeHooks { state: &st, poststop };
     let pid = launch::spawn(&plan, &cgroup, fifo, console, dir.lock_fd(), &mut hooks).with_context(ctx)?;
     cleanup.init = Some(pid);

@@ -5,15 +5,11 @@ use std::os::unix::fs::MetadataExt;
 
 use crate::cli::{Cli, Format, ListArgs};
 use crate::error::{Error, Kind, Result};
-use crate::state::read_state;
+use crate::state::{read_state, Status};
 
 struct Row {
-    id: String,
-    pid: i32,
-    status: &'static str,
-    bundle: String,
-    rootfs: String,
-    created: String,
+    state: crate::state::State,
+    status: Status,
     owner: String,
 }
 
@@ -50,33 +46,19 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
             }
         };
         let status = st.status_unlocked(&dir);
-        let oci = st.oci_json(status);
-        rows.push(Row {
-            id: st.id.clone(),
-            pid: oci["pid"].as_i64().unwrap_or(0) as i32,
-            status: status.as_str(),
-            bundle: st.bundle.display().to_string(),
-            rootfs: st.rootfs.display().to_string(),
-            created: st.created.clone(),
-            owner: owner_name(meta.uid()),
-        });
+        rows.push(Row { state: st, status, owner: owner_name(meta.uid()) });
     }
-    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    rows.sort_by(|a, b| a.state.id.cmp(&b.state.id));
     if a.quiet {
         for r in &rows {
-            println!("{}", r.id);
+            println!("{}", r.state.id);
         }
         return Ok(());
     }
     match a.format {
         Format::Json => {
-            let v: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|r| {
-                    serde_json::json!({"ociVersion": crate::OCI_SPEC_VERSION, "id": r.id, "pid": r.pid, "status": r.status,
-                        "bundle": r.bundle, "rootfs": r.rootfs, "created": r.created, "owner": r.owner})
-                })
-                .collect();
+            // runc's containerState: the config's ociVersion, its field order, annotations if any.
+            let v: Vec<_> = rows.iter().map(|r| r.state.oci_state(r.status, r.owner.clone())).collect();
             // runc prints `null` for no containers (a nil slice).
             let out = if v.is_empty() {
                 "null".to_string()
@@ -88,13 +70,14 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
         Format::Table => {
             let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
             for r in &rows {
+                let o = r.state.oci_state(r.status, r.owner.clone());
                 table.push(vec![
-                    r.id.clone(),
-                    r.pid.to_string(),
-                    r.status.into(),
-                    r.bundle.clone(),
-                    r.created.clone(),
-                    r.owner.clone(),
+                    o.id.to_string(),
+                    o.pid.to_string(),
+                    o.status.into(),
+                    o.bundle.display().to_string(),
+                    o.created.to_string(),
+                    o.owner,
                 ]);
             }
             print!("{}", tabulate(&table));

@@ -11,7 +11,8 @@ pub fn state(cli: &Cli, id: &str) -> Result<()> {
         return Err(Error::not_found(format!("container {id} does not exist")));
     }
     let st = read_state(&dir)?;
-    let json = st.oci_json(st.status_unlocked(&dir));
+    // runc's `state` leaves owner empty (only `list` fills it in).
+    let json = st.oci_state(st.status_unlocked(&dir), String::new());
     let out =
         serde_json::to_string_pretty(&json).map_err(|e| Error::new(Kind::System, format!("encoding state: {e}")))?;
     println!("{out}");

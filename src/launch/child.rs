@@ -15,6 +15,7 @@ use super::process::{finish, ProcessFds};
 use super::sync::{Channel, Msg};
 use super::InitPlan;
 use crate::error::{Context, Error, Result};
+use crate::state::Status;
 use crate::sys::process::setdomainname;
 
 /// Everything the init owns besides the plan: the channel to the parent, the exec fifo
@@ -84,11 +85,11 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     // 9. Hooks, once the namespaces and mounts exist and before pivot_root (as runc):
     //    prestart/createRuntime run by the runtime in its namespaces, then createContainer
     //    here in ours, with the caller's umask.
-    let mut hook_state = Vec::new();
+    let mut init_pid = 0;
     if plan.has_runtime_hooks {
         fds.sync.send(&Msg::RunHooks)?;
         match fds.sync.recv()? {
-            Some(Msg::HooksDone(pid)) => hook_state = with_pid(&plan.hook_state, pid),
+            Some(Msg::HooksDone(pid)) => init_pid = pid,
             other => {
                 return Err(Error::new(
                     crate::Kind::System,
@@ -97,7 +98,8 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
             }
         }
         nix::sys::stat::umask(umask);
-        crate::hooks::run_hooks("createContainer", &plan.create_container_hooks, &hook_state)?;
+        let st = plan.hook_state.json(Status::Creating, init_pid);
+        crate::hooks::run_hooks("createContainer", &plan.create_container_hooks, &st)?;
         nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     }
     // 10. The filesystem, second part: sysctls (through the container's procfs),
@@ -116,23 +118,12 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     let pfds = ProcessFds { sync: &fds.sync, fifo: fds.fifo.as_ref(), console: fds.console.as_ref() };
     let start_hooks = || -> Result<()> {
         if !plan.start_container_hooks.is_empty() {
-            let st = with_status(&hook_state, "created");
+            let st = plan.hook_state.json(Status::Created, init_pid);
             crate::hooks::run_hooks("startContainer", &plan.start_container_hooks, &st)?;
         }
         Ok(())
     };
     finish(&plan.process, &pfds, &start_hooks)
-}
-
-/// The hook state template with the init's host pid filled in.
-fn with_pid(state: &[u8], pid: i32) -> Vec<u8> {
-    match serde_json::from_slice::<serde_json::Value>(state) {
-        Ok(mut v) => {
-            v["pid"] = pid.into();
-            serde_json::to_vec(&v).unwrap_or_default()
-        }
-        Err(_) => state.to_vec(),
-    }
 }
 
 /// Steps 3–9 may run before the parent has placed us in our cgroup: no message to the
@@ -151,16 +142,6 @@ fn go_after_rootfs(plan: &InitPlan) -> bool {
 }
 
 /// The hook state with another status.
-fn with_status(state: &[u8], status: &str) -> Vec<u8> {
-    match serde_json::from_slice::<serde_json::Value>(state) {
-        Ok(mut v) => {
-            v["status"] = status.into();
-            serde_json::to_vec(&v).unwrap_or_default()
-        }
-        Err(_) => state.to_vec(),
-    }
-}
-
 pub(crate) fn reset_signals() -> Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).context("clearing the signal mask")?;
     crate::sys::process::default_signal(Signal::SIGPIPE as i32).context("restoring SIGPIPE")?;

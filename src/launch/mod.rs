@@ -39,9 +39,9 @@ pub struct InitPlan {
     /// Any hook at all before exec: the init then asks the parent to run the runtime's
     /// hooks and gets the state JSON for its own.
     pub has_runtime_hooks: bool,
-    /// The state JSON (status creating, pid to be filled in) for the init's own hooks; set by
-    /// the caller once it knows the state.
-    pub hook_state: Vec<u8>,
+    /// The state for the init's own hooks (status and pid filled in there); set by the caller
+    /// once it knows the state.
+    pub hook_state: crate::state::HookState,
     pub create_container_hooks: Vec<oci_spec::runtime::Hook>,
     pub start_container_hooks: Vec<oci_spec::runtime::Hook>,
     /// Fork the init with CLONE_PARENT: its parent is our caller (the shim, conmon, a shell)
@@ -153,7 +153,7 @@ impl InitPlan {
                 std::ffi::CString::new(format!("_ses.{}", input.id)).ok()
             },
             has_runtime_hooks,
-            hook_state: Vec::new(),
+            hook_state: Default::default(),
             create_container_hooks,
             start_container_hooks,
             reparent_to_caller: false,
