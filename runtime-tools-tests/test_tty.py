@@ -65,7 +65,10 @@ def test_create_console_socket_interactive(env, ct):
     try:
         ct.create("--console-socket", path)
         master, name = recv_master(srv)
-        assert name.startswith("/dev/pts/") or name.startswith("/dev/ptmx"), name
+        # The message's payload is not part of the contract (runc's docs/terminals.md: the
+        # master fd via SCM_RIGHTS); husk sends the pty's name, as runc does.
+        if rtt.is_husk():
+            assert name.startswith("/dev/pts/") or name.startswith("/dev/ptmx"), name
         ct.start()
         os.write(master, b"echo T=$(tty) S=$(stty size) R-$((6*7)); exit 3\n")
         out = read_until(master, "R-42")
@@ -165,7 +168,7 @@ def test_create_tty_without_console_socket_refused(env, ct):
     ct.config["process"]["terminal"] = True
     p = ct.create(check=False)
     assert p.returncode != 0
-    assert "console socket" in p.stderr_text
+    assert "console socket" in p.stderr_text or "--console-socket" in p.stderr_text
     assert ct.state() is None
 
 
@@ -174,7 +177,7 @@ def test_create_console_socket_without_tty_refused(env, ct):
     try:
         p = ct.create("--console-socket", path, check=False)
         assert p.returncode != 0
-        assert "console socket" in p.stderr_text
+        assert "console socket" in p.stderr_text or "--console-socket" in p.stderr_text
     finally:
         srv.close()
 
