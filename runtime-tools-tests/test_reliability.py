@@ -303,6 +303,7 @@ def test_two_creates_one_id_clear_error(env):
     procs = [subprocess.Popen([rtt.RUNTIME, "--root", env.root, "create", "--bundle", x.bundle, a.id],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=f)
              for x, f in zip((a, b), files)]
+    env.procs.extend(procs)  # one that hangs is killed in teardown
     for p in procs:
         p.wait(timeout=rtt.TIMEOUT)
     errs = [open(x.err_path).read() for x in (a, b)]
