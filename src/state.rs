@@ -23,10 +23,9 @@ use crate::error::{Context, Error, Kind, Result};
 pub const STATE_FILE: &str = "state.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
-    #[default]
     Creating,
     Created,
     Running,
@@ -316,13 +315,11 @@ impl State {
         self.hook_state().json(status, self.pid)
     }
 
-    /// The hook state with its status and pid still to be given (the init fills in its own pid).
+    /// What the hook state says of this container whatever its status and pid (the init fills
+    /// in its own pid).
     pub fn hook_state(&self) -> HookState {
         HookState {
-            oci_version: crate::OCI_SPEC_VERSION,
             id: self.id.clone(),
-            status: Status::Creating,
-            pid: None,
             bundle: self.bundle.clone(),
             annotations: self.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         }
@@ -351,26 +348,41 @@ pub struct OciState<'a> {
 }
 
 /// The runtime-spec state as hooks receive it on stdin (ociVersion, id, status, pid, bundle,
-/// annotations), in specs-go State's field order as runc writes it: annotations only when set,
-/// and no pid once the container is stopped (the spec requires it only for created and
-/// running; runc omits it).
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// annotations): the fixed part, kept in the init's plan; `json` adds status and pid.
+#[derive(Debug, Clone, Default)]
 pub struct HookState {
-    oci_version: &'static str,
     id: String,
-    status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pid: Option<i32>,
     bundle: PathBuf,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     annotations: BTreeMap<String, String>,
 }
 
+/// specs-go State's field order, as runc writes it: annotations only when set, and no pid once
+/// the container is stopped (the spec requires it only for created and running; runc omits it).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HookStateJson<'a> {
+    oci_version: &'static str,
+    id: &'a str,
+    status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<i32>,
+    bundle: &'a Path,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<&'a BTreeMap<String, String>>,
+}
+
 impl HookState {
-    /// The JSON for `status`, with `pid` unless the container is stopped.
+    /// The JSON for `status`, with `pid` unless the container is stopped. Borrows, no copies:
+    /// the init calls this between fork and exec.
     pub fn json(&self, status: Status, pid: i32) -> Vec<u8> {
-        let v = HookState { status, pid: (status != Status::Stopped).then_some(pid), ..self.clone() };
+        let v = HookStateJson {
+            oci_version: crate::OCI_SPEC_VERSION,
+            id: &self.id,
+            status,
+            pid: (status != Status::Stopped).then_some(pid),
+            bundle: &self.bundle,
+            annotations: (!self.annotations.is_empty()).then_some(&self.annotations),
+        };
         serde_json::to_vec(&v).unwrap_or_default()
     }
 }

@@ -5,10 +5,10 @@ use std::os::unix::fs::MetadataExt;
 
 use crate::cli::{Cli, Format, ListArgs};
 use crate::error::{Error, Kind, Result};
-use crate::state::{read_state, Status};
+use crate::state::{read_state, State, Status};
 
 struct Row {
-    state: crate::state::State,
+    state: State,
     status: Status,
     owner: String,
 }
@@ -57,7 +57,7 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
     }
     match a.format {
         Format::Json => {
-            // runc's containerState: the config's ociVersion, its field order, annotations if any.
+            // runc's containerState: its field order, annotations if any.
             let v: Vec<_> = rows.iter().map(|r| r.state.oci_state(r.status, r.owner.clone())).collect();
             // runc prints `null` for no containers (a nil slice).
             let out = if v.is_empty() {

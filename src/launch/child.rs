@@ -141,7 +141,6 @@ fn go_after_rootfs(plan: &InitPlan) -> bool {
         || !plan.rootfs.only_default_devices())
 }
 
-/// The hook state with another status.
 pub(crate) fn reset_signals() -> Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).context("clearing the signal mask")?;
     crate::sys::process::default_signal(Signal::SIGPIPE as i32).context("restoring SIGPIPE")?;

@@ -37,7 +37,7 @@ pub struct InitPlan {
     /// `_ses.<id>`: the session keyring to join, unless --no-new-keyring.
     pub session_keyring: Option<std::ffi::CString>,
     /// Any hook at all before exec: the init then asks the parent to run the runtime's
-    /// hooks and gets the state JSON for its own.
+    /// hooks and gets its own host pid for the state its hooks are given.
     pub has_runtime_hooks: bool,
     /// The state for the init's own hooks (status and pid filled in there); set by the caller
     /// once it knows the state.
