@@ -253,30 +253,16 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
     let res = (|| -> Result<Pid> {
         parent_ch.send(&Msg::Go)?;
         let mut proc_pid = first;
-        // The second child shares the channel and may report Ready before the first one has
-        // sent its pid (seen under load): then wait for Stage2 instead of taking `first`.
-        let mut ready = false;
-        // Likewise a seccomp listener may come before Stage2: it is taken from the right
-        // process once that pid is known.
-        let mut listener: Option<i32> = None;
+        // A second stage may speak before the first has sent its pid: see Stage2Gate.
+        let mut gate = sync::Stage2Gate::new(plan.stage2);
         loop {
-            match parent_ch.recv()? {
+            match gate.recv(&parent_ch)? {
                 Some(Msg::Stage2(p)) => {
                     proc_pid = Pid::from_raw(p);
                     pids.push(proc_pid);
                     let _ = nix::sys::wait::waitpid(first, None);
                     pids.retain(|&x| x != first);
-                    if let Some(fd) = listener.take() {
-                        let target = plan.process.seccomp_listener.as_ref();
-                        super::send_seccomp_listener(proc_pid, fd, target, &plan.state_json)?;
-                        parent_ch.send(&Msg::SeccompListenerSent)?;
-                    }
-                    if ready {
-                        return Ok(proc_pid);
-                    }
                 }
-                Some(Msg::Ready) if plan.stage2 && proc_pid == first => ready = true,
-                Some(Msg::SeccompListener(fd)) if plan.stage2 && proc_pid == first => listener = Some(fd),
                 Some(Msg::SeccompListener(fd)) => {
                     let target = plan.process.seccomp_listener.as_ref();
                     super::send_seccomp_listener(proc_pid, fd, target, &plan.state_json)?;

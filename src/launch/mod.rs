@@ -282,13 +282,10 @@ pub fn spawn(
         return Err(early_failure(&parent_ch).unwrap_or(e));
     }
     let mut init = first;
-    // The second-stage init shares the channel with the first child and may speak before the
-    // first child has sent its pid: hold RunHooks/SeccompListener/Ready until Stage2 has arrived.
-    let (mut hooks_pending, mut ready) = (false, false);
-    let mut listener: Option<i32> = None;
-    let waiting_stage2 = |init: Pid| plan.ns.stage2 && init == first;
+    // A second-stage init may speak before the first child has sent its pid: see Stage2Gate.
+    let mut gate = sync::Stage2Gate::new(plan.ns.stage2);
     loop {
-        match parent_ch.recv()? {
+        match gate.recv(&parent_ch)? {
             Some(Msg::NeedMaps(p)) => {
                 write_id_maps(Pid::from_raw(p), plan)?;
                 parent_ch.send(&Msg::MapsDone)?;
@@ -298,31 +295,16 @@ pub fn spawn(
                 guard.pids.push(init);
                 let _ = waitpid(first, None);
                 guard.pids.retain(|&x| x != first);
-                if hooks_pending {
-                    hooks.run_runtime_hooks(init)?;
-                    parent_ch.send(&Msg::HooksDone(init.as_raw()))?;
-                }
-                if let Some(fd) = listener.take() {
-                    let state = hooks.state_json(init);
-                    send_seccomp_listener(init, fd, plan.process.seccomp_listener.as_ref(), &state)?;
-                    parent_ch.send(&Msg::SeccompListenerSent)?;
-                }
-                if ready {
-                    break;
-                }
             }
-            Some(Msg::RunHooks) if waiting_stage2(init) => hooks_pending = true,
             Some(Msg::RunHooks) => {
                 hooks.run_runtime_hooks(init)?;
                 parent_ch.send(&Msg::HooksDone(init.as_raw()))?;
             }
-            Some(Msg::SeccompListener(fd)) if waiting_stage2(init) => listener = Some(fd),
             Some(Msg::SeccompListener(fd)) => {
                 let state = hooks.state_json(init);
                 send_seccomp_listener(init, fd, plan.process.seccomp_listener.as_ref(), &state)?;
                 parent_ch.send(&Msg::SeccompListenerSent)?;
             }
-            Some(Msg::Ready) if waiting_stage2(init) => ready = true,
             Some(Msg::Ready) => break,
             Some(Msg::Fail(msg)) => return Err(Error::new(Kind::System, msg)),
             Some(m) => return Err(Error::new(Kind::System, format!("unexpected {m:?} from the container init"))),

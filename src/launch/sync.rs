@@ -182,6 +182,48 @@ impl Channel {
     }
 }
 
+/// The runtime's side of a set-up conversation with a second stage (a second fork into the pid
+/// or time namespace; see [`super::fork_stage2`]). The second stage shares the channel with the
+/// first, which announces it (Stage2) and exits; the second may speak before that announcement
+/// has been read. Its RunHooks, SeccompListener and Ready are about its own pid, which the
+/// runtime does not know yet: [`Stage2Gate::recv`] holds them until Stage2 has come and gives
+/// them out after it, in the order they came. Every other message passes at once.
+pub(crate) struct Stage2Gate {
+    waiting: bool,
+    held: std::collections::VecDeque<Msg>,
+}
+
+impl Stage2Gate {
+    /// `stage2`: the process forks a second stage (else nothing is ever held).
+    pub(crate) fn new(stage2: bool) -> Self {
+        Stage2Gate { waiting: stage2, held: Default::default() }
+    }
+
+    /// The next message to act on; `None` when the other side closed (exited). After a
+    /// `Stage2(pid)`, every message is about `pid`.
+    pub(crate) fn recv(&mut self, ch: &Channel) -> Result<Option<Msg>> {
+        if !self.waiting {
+            if let Some(m) = self.held.pop_front() {
+                return Ok(Some(m));
+            }
+        }
+        loop {
+            match ch.recv()? {
+                Some(m @ (Msg::RunHooks | Msg::SeccompListener(_) | Msg::Ready)) if self.waiting => {
+                    self.held.push_back(m)
+                }
+                Some(m) => {
+                    if matches!(m, Msg::Stage2(_)) {
+                        self.waiting = false;
+                    }
+                    return Ok(Some(m));
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +250,31 @@ mod tests {
         assert_eq!(b.recv().unwrap(), Some(Msg::SeccompListener(12)));
         drop(a);
         assert_eq!(b.recv().unwrap(), None);
+    }
+
+    #[test]
+    fn the_second_stage_is_heard_only_after_it_is_announced() {
+        let (parent, child) = pair().unwrap();
+        for m in [Msg::NeedMaps(5), Msg::RunHooks, Msg::SeccompListener(9), Msg::Stage2(42), Msg::Ready] {
+            child.send(&m).unwrap();
+        }
+        drop(child);
+        let mut gate = Stage2Gate::new(true);
+        let mut got = Vec::new();
+        while let Some(m) = gate.recv(&parent).unwrap() {
+            got.push(m);
+        }
+        let want = [Msg::NeedMaps(5), Msg::Stage2(42), Msg::RunHooks, Msg::SeccompListener(9), Msg::Ready];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn without_a_second_stage_nothing_is_held() {
+        let (parent, child) = pair().unwrap();
+        child.send(&Msg::Ready).unwrap();
+        child.send(&Msg::Fail("x".into())).unwrap();
+        let mut gate = Stage2Gate::new(false);
+        assert_eq!(gate.recv(&parent).unwrap(), Some(Msg::Ready));
+        assert_eq!(gate.recv(&parent).unwrap(), Some(Msg::Fail("x".into())));
     }
 }
