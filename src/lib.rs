@@ -10,8 +10,6 @@ pub mod console;
 pub mod devfilter;
 pub mod error;
 pub mod fault;
-#[doc(hidden)]
-pub mod fuzz_targets;
 pub mod hooks;
 pub mod launch;
 pub mod logging;

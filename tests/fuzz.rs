@@ -1,6 +1,6 @@
 //! A deterministic, libFuzzer-free mutation fuzzer over husk's input handling (config.json
 //! parsing + validation + the pure planning steps, and the seccomp compiler), for stable
-//! toolchains and CI. cargo-fuzz targets over the same entry points live in fuzz/.
+//! toolchains and CI. cargo-fuzz targets over the same entry points (fuzz/entry_points.rs) live in fuzz/.
 //!
 //! Seeds: fuzz/corpus/{config,seccomp}/*.json; every file in fuzz/regressions/ (inputs that once
 //! crashed) is replayed first. Knobs: HUSK_FUZZ_ITERS (per target, default 1500),
@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+// The entry points the cargo-fuzz targets run too.
+#[path = "../fuzz/entry_points.rs"]
+mod entry_points;
 
 struct Rng(u64);
 
@@ -242,14 +246,14 @@ fn run(name: &str, target: fn(&[u8])) -> (u64, Vec<PathBuf>) {
 
 #[test]
 fn fuzz_config_parsing_and_validation() {
-    let (n, crashes) = run("config", husk::fuzz_targets::config);
+    let (n, crashes) = run("config", entry_points::config);
     eprintln!("fuzz config: {n} inputs, {} crashes", crashes.len());
     assert!(crashes.is_empty(), "inputs that panic (keep them in fuzz/regressions/config/): {crashes:?}");
 }
 
 #[test]
 fn fuzz_seccomp_compiler() {
-    let (n, crashes) = run("seccomp", husk::fuzz_targets::seccomp);
+    let (n, crashes) = run("seccomp", entry_points::seccomp);
     eprintln!("fuzz seccomp: {n} inputs, {} crashes", crashes.len());
     assert!(crashes.is_empty(), "inputs that panic (keep them in fuzz/regressions/seccomp/): {crashes:?}");
 }
