@@ -68,16 +68,6 @@ def session_setup():
             pass
 
 
-def reap_all():
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 class Container:
     def __init__(self, env, args):
         self.env = env
@@ -309,7 +299,7 @@ class Env:
         for d in self.tmpdirs:
             shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(self.root, ignore_errors=True)
-        reap_all()
+        rtt.reap_children()
 
 
 @pytest.fixture

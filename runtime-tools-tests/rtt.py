@@ -247,6 +247,18 @@ def try_reap(pid):
     return status if wpid == pid else None
 
 
+def reap_children():
+    """Reap every exited child (container processes reparented to the suite, a subreaper): a pid
+    namespace's init cannot finish exiting while a member is an unreaped zombie."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def main(argv):
     if len(argv) < 2 or argv[0] != "bundle":
         print(__doc__, file=sys.stderr)

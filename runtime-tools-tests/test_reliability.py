@@ -17,7 +17,6 @@ import time
 import pytest
 
 import rtt
-from conftest import reap_all
 
 FAULT_POINTS = [
     "create:state-dir", "create:first-state", "create:cgroup", "create:fifo", "create:forked",
@@ -67,7 +66,7 @@ def procs_in(cgroup_rel):
 
 def left_behind(env, c, ids=None):
     """Everything of container c (or of `ids` under env.root) still on the host."""
-    reap_all()
+    rtt.reap_children()
     left = []
     entries = os.listdir(env.root) if os.path.isdir(env.root) else []
     mine = [e for e in entries if ids is None or e in ids]
@@ -255,7 +254,7 @@ def _cycle_many(env, n, workers, tag):
             if os.path.exists(os.path.join(env.root, cid)):
                 husk(env, "delete", "--force", cid)
     took = time.time() - t0
-    reap_all()
+    rtt.reap_children()
     assert errors == [], errors[:5]
     left = [e for e in os.listdir(env.root)]
     cg = [d for cid in ids for d in rtt.cgroup_dirs("/%s/%s" % (rtt.CGROUP_PARENT, cid))]

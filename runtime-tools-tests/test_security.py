@@ -52,21 +52,9 @@ def victim_runtime(env, monkeypatch):
     return victim, md5(victim)
 
 
-def reap_children():
-    """Reap exited container processes reparented to us (the suite is a subreaper): a pid
-    namespace's init cannot finish exiting while a member is an unreaped zombie."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-
-
 def grab_exe_result(c):
     open(os.path.join(c.rootfs, "stop"), "w").close()
-    reap_children()
+    rtt.reap_children()
     c.wait_stopped(timeout=20)
     lines = [l for l in c.output().splitlines() if l.startswith("{")]
     assert lines, "attacker printed nothing: %r %r" % (c.output(), c.errors())
@@ -132,7 +120,7 @@ def test_exe_overwrite_during_create_shared_pid_ns(env, monkeypatch):
                 ns["path"] = "/proc/%d/ns/pid" % a.pid
         b.create()
         b.delete(force=True)
-        reap_children()
+        rtt.reap_children()
     time.sleep(0.3)
     r = grab_exe_result(a)
     assert md5(victim) == before, "runtime binary overwritten: %s" % r
