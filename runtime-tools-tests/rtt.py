@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -245,6 +246,21 @@ def try_reap(pid):
     except ChildProcessError:
         return None
     return status if wpid == pid else None
+
+
+def wait_gone(pids, timeout=10):
+    """Wait until no process of `pids` (one pid or several) is alive, reaping those that are our
+    children; True if they were all gone within `timeout` seconds."""
+    pids = [pids] if isinstance(pids, int) else list(pids)
+    deadline = time.time() + timeout
+    while True:
+        for p in pids:
+            try_reap(p)
+        if not any(pid_alive(p) for p in pids):
+            return True
+        if time.time() >= deadline:
+            return False
+        time.sleep(0.02)
 
 
 def reap_children():

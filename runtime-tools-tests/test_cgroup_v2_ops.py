@@ -348,10 +348,7 @@ def test_kill_all_reaches_sub_cgroups(ct):
     assert sub
     ct.kill("--all", ct.id, "KILL")
     ct.wait_stopped()
-    deadline = time.time() + 10
-    while time.time() < deadline and any(rtt.pid_alive(p) for p in sub):
-        time.sleep(0.05)
-    assert not any(rtt.pid_alive(p) for p in sub)
+    assert rtt.wait_gone(sub)
     ct.delete()
     assert not os.path.exists(cgdir(ct))
 
@@ -414,11 +411,7 @@ def test_delete_force_paused_container_removes_cgroup(ct):
     pids = [int(p) for p in procs(ct)]
     assert ct.rt("pause", ct.id).returncode == 0
     ct.delete(force=True)
-    deadline = time.time() + 10
-    while any(rtt.pid_alive(p) for p in pids) and time.time() < deadline:
-        ct.reap()
-        time.sleep(0.05)
-    assert not any(rtt.pid_alive(p) for p in pids)
+    assert rtt.wait_gone(pids)
     assert ct.state() is None
     assert not os.path.exists(cgdir(ct))
 

@@ -42,16 +42,6 @@ def ex_report(ct, *flags, probes=()):
     return json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1])
 
 
-def wait_gone(pid, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        rtt.try_reap(pid)
-        if not rtt.pid_alive(pid):
-            return
-        time.sleep(0.02)
-    raise AssertionError("process %d still alive" % pid)
-
-
 def ppid_of(pid):
     with open("/proc/%d/stat" % pid) as f:
         s = f.read()
@@ -75,7 +65,7 @@ def test_exec_detach_joins_namespaces_cgroup_and_reparents(env, ct):
         assert os.readlink("/proc/%d/root" % epid) == os.readlink("/proc/%d/root" % ct.pid)
     finally:
         os.kill(epid, signal.SIGKILL)
-        wait_gone(epid)
+        assert rtt.wait_gone(epid)
 
 
 def test_exec_foreground_exit_status(ct):
@@ -245,7 +235,7 @@ def test_exec_paused(env, ct):
     finally:
         _freeze(ct, False)
     assert q.wait(timeout=20) == 0, q.stderr.read()
-    wait_gone(int(open(pidfile).read()))
+    assert rtt.wait_gone(int(open(pidfile).read()))
 
 
 def test_exec_cgroup_sub(ct):

@@ -202,11 +202,7 @@ def test_delete_force_paused_container(ct):
     pids = cg_pids(ct)
     assert ct.rt("pause", ct.id).returncode == 0
     ct.delete(force=True)
-    deadline = time.time() + 5
-    while any(rtt.pid_alive(p) for p in pids) and time.time() < deadline:
-        ct.reap()
-        time.sleep(0.02)
-    assert not any(rtt.pid_alive(p) for p in pids)
+    assert rtt.wait_gone(pids, timeout=5)
     assert ct.state() is None
     assert ct.cgroup_dirs() == []
 

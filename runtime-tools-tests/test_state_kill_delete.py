@@ -189,12 +189,7 @@ def test_delete_force_kills_running(ct):
     ct.start()
     pid = ct.pid
     ct.delete(force=True)
-    for _ in range(200):
-        ct.reap()
-        if not rtt.pid_alive(pid):
-            break
-        time.sleep(0.01)
-    assert not rtt.pid_alive(pid)
+    assert rtt.wait_gone(pid, timeout=2)
     assert ct.state() is None
     assert ct.cgroup_dirs() == []
     assert os.listdir(ct.root) == []
@@ -215,12 +210,7 @@ def test_delete_created_container(ct):
     ct.create()
     pid = ct.pid
     ct.delete()
-    for _ in range(200):
-        ct.reap()
-        if not rtt.pid_alive(pid):
-            break
-        time.sleep(0.01)
-    assert not rtt.pid_alive(pid)
+    assert rtt.wait_gone(pid, timeout=2)
     assert ct.state() is None
     assert ct.cgroup_dirs() == []
 
