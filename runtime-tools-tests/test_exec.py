@@ -261,15 +261,8 @@ def test_exec_cgroup_sub(ct):
 
 
 def _exec_with_fds(env, ct, flags, pre=""):
-    d = env.tmpdir()
-    files = []
-    for n in (3, 4, 5):
-        f = os.path.join(d, "fd%d" % n)
-        open(f, "w").close()
-        files.append(f)
-    script = 'exec 3<"$1" 4<"$2" 5<"$3"; shift 3; %s exec "$@"' % pre
-    cmd = ["sh", "-c", script, "sh", *files, rtt.RUNTIME, "--root", env.root, "exec", *flags,
-           ct.id, "/checker", "report"]
+    cmd, _ = rtt.with_fds(env.tmpdir(), [rtt.RUNTIME, "--root", env.root, "exec", *flags,
+                                         ct.id, "/checker", "report"], pre)
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                        timeout=rtt.TIMEOUT)
     assert p.returncode == 0, p.stderr
@@ -301,16 +294,11 @@ def test_create_listen_fds(env, ct):
     """systemd socket activation: LISTEN_FDS for our pid → fds 3.. and LISTEN_FDS/LISTEN_PID=1,
     then the --preserve-fds ones after them."""
     d = env.tmpdir()
-    files = []
-    for n in (3, 4, 5):
-        f = os.path.join(d, "fd%d" % n)
-        open(f, "w").close()
-        files.append(f)
     ct.config["process"]["args"] = ["/checker", "report"]
     ct.save()
-    script = 'exec 3<"$1" 4<"$2" 5<"$3"; shift 3; LISTEN_PID=$$ LISTEN_FDS=2 exec "$@"'
-    cmd = ["sh", "-c", script, "sh", *files, rtt.RUNTIME, "--root", env.root, "create",
-           "--bundle", ct.bundle, "--pid-file", ct.pid_file, "--preserve-fds", "1", ct.id]
+    cmd, _ = rtt.with_fds(d, [rtt.RUNTIME, "--root", env.root, "create", "--bundle", ct.bundle,
+                              "--pid-file", ct.pid_file, "--preserve-fds", "1", ct.id],
+                          pre="LISTEN_PID=$$ LISTEN_FDS=2")
     with open(ct.out_path, "ab") as out, open(ct.err_path, "ab") as err:
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                            timeout=rtt.TIMEOUT)
@@ -324,11 +312,8 @@ def test_create_listen_fds(env, ct):
     # Another pid's LISTEN_FDS is not ours: nothing passed.
     c2 = env.container(["/checker", "report"])
     c2.save()
-    cmd[2] = 'exec 3<"$1" 4<"$2" 5<"$3"; shift 3; LISTEN_PID=1 LISTEN_FDS=2 exec "$@"'
-    cmd[cmd.index(ct.bundle)] = c2.bundle
-    cmd[cmd.index(ct.pid_file)] = c2.pid_file
-    cmd[-1] = c2.id
-    cmd[cmd.index("--preserve-fds"):cmd.index("--preserve-fds") + 2] = []
+    cmd, _ = rtt.with_fds(d, [rtt.RUNTIME, "--root", env.root, "create", "--bundle", c2.bundle,
+                              "--pid-file", c2.pid_file, c2.id], pre="LISTEN_PID=1 LISTEN_FDS=2")
     with open(c2.out_path, "ab") as out, open(c2.err_path, "ab") as err:
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                            timeout=rtt.TIMEOUT)

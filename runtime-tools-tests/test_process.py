@@ -1,6 +1,5 @@
 """process: hostname/domainname, user, umask, rlimits, oomScoreAdj, NNP, capabilities, cwd, env,
 fds, sysctl."""
-import os
 import resource
 import subprocess
 
@@ -177,18 +176,12 @@ def test_only_stdio_fds_with_run(env, ct):
 
 def _create_with_fds(env, c, preserve):
     """create with fds 3, 4 and 5 open in the caller (no CLOEXEC), preserving `preserve` of them."""
-    d = env.tmpdir()
-    files = []
-    for n in (3, 4, 5):
-        f = os.path.join(d, "fd%d" % n)
-        open(f, "w").close()
-        files.append(f)
     c.config["process"]["args"] = ["/checker", "report"]
     c.save()
     extra = ["--preserve-fds", str(preserve)] if preserve else []
-    script = 'exec 3<"$1" 4<"$2" 5<"$3"; shift 3; exec "$@"'
-    cmd = ["sh", "-c", script, "sh", *files, rtt.RUNTIME, "--root", env.root, "create",
-           "--bundle", c.bundle, "--pid-file", c.pid_file, *extra, c.id]
+    argv = [rtt.RUNTIME, "--root", env.root, "create", "--bundle", c.bundle,
+            "--pid-file", c.pid_file, *extra, c.id]
+    cmd, files = rtt.with_fds(env.tmpdir(), argv)
     with open(c.out_path, "ab") as out, open(c.err_path, "ab") as err:
         p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                            timeout=rtt.TIMEOUT)
