@@ -248,6 +248,15 @@ def try_reap(pid):
     return status if wpid == pid else None
 
 
+def read_counter(rootfs):
+    """The number a counting loop in the container writes to /tmp/n (0 before the first)."""
+    try:
+        with open(os.path.join(rootfs, "tmp", "n")) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def with_fds(tmpdir, argv, pre=""):
     """A command that runs `argv` with fds 3, 4 and 5 open (no CLOEXEC) on the empty files fd3,
     fd4 and fd5 it makes in `tmpdir`; `pre` goes before argv's exec (environment assignments).

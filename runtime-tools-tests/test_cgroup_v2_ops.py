@@ -355,28 +355,20 @@ def test_kill_all_reaches_sub_cgroups(ct):
 
 # -- pause / resume ----------------------------------------------------------------------------
 
-def _counter(ct):
-    try:
-        with open(os.path.join(ct.rootfs, "tmp", "n")) as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
 def test_pause_resume_through_cgroup_freeze(ct):
     ct.config["root"]["readonly"] = False
     running(ct, COUNTER)
     deadline = time.time() + 10
-    while _counter(ct) == 0 and time.time() < deadline:
+    while rtt.read_counter(ct.rootfs) == 0 and time.time() < deadline:
         time.sleep(0.05)
     p = ct.rt("pause", ct.id)
     assert p.returncode == 0, p.stderr
     assert ct.status() == "paused"
     assert read(ct, "cgroup.freeze") == "1"
     assert keyed(ct, "cgroup.events")["frozen"] == "1"
-    n = _counter(ct)
+    n = rtt.read_counter(ct.rootfs)
     time.sleep(0.5)
-    assert _counter(ct) == n, "processes ran while paused"
+    assert rtt.read_counter(ct.rootfs) == n, "processes ran while paused"
     rows = json.loads(ct.rt("list", "-f", "json").stdout)
     assert [r["status"] for r in rows if r["id"] == ct.id] == ["paused"]
     p = ct.rt("resume", ct.id)
@@ -386,10 +378,10 @@ def test_pause_resume_through_cgroup_freeze(ct):
     assert keyed(ct, "cgroup.events")["frozen"] == "0"
     # one read per check: a read can catch the file truncated by the next `echo`
     deadline = time.time() + 10
-    m = _counter(ct)
+    m = rtt.read_counter(ct.rootfs)
     while m <= n and time.time() < deadline:
         time.sleep(0.05)
-        m = _counter(ct)
+        m = rtt.read_counter(ct.rootfs)
     assert m > n, "processes did not run again after resume"
 
 

@@ -126,14 +126,6 @@ def test_ps_errors(env, ct):
 
 # -- pause / resume ----------------------------------------------------------------------------
 
-def _counter(ct):
-    try:
-        with open(os.path.join(ct.rootfs, "tmp", "n")) as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
-
-
 def test_pause_resume_running(ct):
     ct.config["root"]["readonly"] = False
     running(ct, ("sh", "-c", COUNTER))
@@ -143,9 +135,9 @@ def test_pause_resume_running(ct):
     assert p.stdout == ""
     assert ct.status() == "paused"
     assert cg_file(ct, "freezer", "freezer.state") == "FROZEN"
-    n = _counter(ct)
+    n = rtt.read_counter(ct.rootfs)
     time.sleep(0.3)
-    assert _counter(ct) == n, "processes ran while paused"
+    assert rtt.read_counter(ct.rootfs) == n, "processes ran while paused"
     # list shows it too
     rows = json.loads(ct.rt("list", "-f", "json").stdout)
     assert [r["status"] for r in rows if r["id"] == ct.id] == ["paused"]
@@ -154,9 +146,9 @@ def test_pause_resume_running(ct):
     assert ct.status() == "running"
     assert cg_file(ct, "freezer", "freezer.state") == "THAWED"
     deadline = time.time() + 5
-    while _counter(ct) == n and time.time() < deadline:
+    while rtt.read_counter(ct.rootfs) == n and time.time() < deadline:
         time.sleep(0.02)
-    assert _counter(ct) > n, "processes did not run again after resume"
+    assert rtt.read_counter(ct.rootfs) > n, "processes did not run again after resume"
 
 
 def test_pause_created_container_resumes_to_created(ct):
