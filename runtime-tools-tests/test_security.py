@@ -74,20 +74,27 @@ def attacker(env, caps=None):
     return a
 
 
-# -- 1. host binary overwrite through /proc/PID/exe (CVE-2019-5736) ----------------------------
-
-def test_exe_overwrite_during_exec(env, monkeypatch):
-    """Defence: the exec'd process is non-dumpable while the runtime's image runs in the
-    container's pid namespace (husk: src/launch/exec.rs run()), so /proc/PID/exe cannot be
-    opened by container processes without CAP_SYS_PTRACE."""
+def execs_under_attack(env, monkeypatch, caps=None):
+    """15 execs into an attacker container (with `caps` added) run by a copy of the runtime;
+    asserts the copy is unchanged and returns the attacker's report."""
     victim, before = victim_runtime(env, monkeypatch)
-    a = attacker(env)
+    a = attacker(env, caps)
     for _ in range(15):
         p = env.rt("exec", a.id, "/bin/true")
         assert p.returncode == 0, p.stderr
     time.sleep(0.3)
     r = grab_exe_result(a)
     assert md5(victim) == before, "runtime binary overwritten: %s" % r
+    return r
+
+
+# -- 1. host binary overwrite through /proc/PID/exe (CVE-2019-5736) ----------------------------
+
+def test_exe_overwrite_during_exec(env, monkeypatch):
+    """Defence: the exec'd process is non-dumpable while the runtime's image runs in the
+    container's pid namespace (husk: src/launch/exec.rs run()), so /proc/PID/exe cannot be
+    opened by container processes without CAP_SYS_PTRACE."""
+    r = execs_under_attack(env, monkeypatch)
     assert not r["written"] and not r["grabbed"], r
 
 
@@ -96,14 +103,7 @@ def test_exe_overwrite_during_exec_cap_sys_ptrace(env, monkeypatch):
     check, so non-dumpable is not enough. Defence: the runtime code that runs in such a
     container's pid namespace executes from a read-only mount of the binary (husk:
     src/sealed.rs), so the binary it can reach through /proc/PID/exe cannot be written."""
-    victim, before = victim_runtime(env, monkeypatch)
-    a = attacker(env, caps=["CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE"])
-    for _ in range(15):
-        p = env.rt("exec", a.id, "/bin/true")
-        assert p.returncode == 0, p.stderr
-    time.sleep(0.3)
-    r = grab_exe_result(a)
-    assert md5(victim) == before, "runtime binary overwritten: %s" % r
+    r = execs_under_attack(env, monkeypatch, caps=["CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE"])
     assert not r["written"], r
 
 
