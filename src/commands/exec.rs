@@ -3,8 +3,7 @@
 
 use std::os::fd::AsFd;
 
-use nix::sys::signal::{SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::SigSet;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
@@ -200,14 +199,7 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         }
         (None, false) => (None, None),
     };
-    let mut mask = SigSet::empty();
-    if !a.detach {
-        for s in crate::commands::run::FORWARDED {
-            mask.add(s);
-        }
-        mask.add(Signal::SIGCHLD);
-        mask.thread_block().context("blocking signals")?;
-    }
+    let mask = if a.detach { SigSet::empty() } else { crate::commands::run::block_forwarded()? };
     let placement = match sub_cgroups {
         Some(sub) => crate::launch::exec::Placement::Sub(
             crate::launch::exec::sub_cgroup_dirs(Pid::from_raw(st.pid), &sub).with_context(ctx)?,
@@ -224,23 +216,9 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
     if a.detach {
         return Ok(0);
     }
-    let code = match pty_back {
-        Some(sock) => {
-            let (master, _) = crate::console::recv_pty_master(sock.as_fd())?;
-            {
-                let mut fwd = mask;
-                fwd.remove(Signal::SIGWINCH);
-                fwd.remove(Signal::SIGCHLD);
-                let sfd = SignalFd::with_flags(&fwd, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-                    .context("creating signalfd")?;
-                crate::console::proxy_forwarding(master, pid, &sfd)?
-            }
-        }
-        None => {
-            let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
-            crate::commands::run::wait_child(&sfd, pid)?
-        }
+    let master = match &pty_back {
+        Some(sock) => Some(crate::console::recv_pty_master(sock.as_fd())?.0),
+        None => None,
     };
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
-    Ok(code)
+    crate::commands::run::wait_foreground(mask, pid, master)
 }

@@ -1,7 +1,7 @@
 //! `husk run`: create + start; in the foreground wait for the init, forward signals to
 //! it and exit with its status (128+N when killed by signal N), then delete unless --keep.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -38,14 +38,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
         crate::notify::relay(notify, init, init, &a.create.id)?;
         return Ok(0);
     }
-    // Signals are blocked before the fork (the init unblocks its copy) and read from a
-    // signalfd afterwards, so none is lost between create and the wait loop.
-    let mut mask = SigSet::empty();
-    for s in FORWARDED {
-        mask.add(s);
-    }
-    mask.add(Signal::SIGCHLD);
-    mask.thread_block().context("blocking signals")?;
+    let mask = block_forwarded()?;
     let _ = nix::sys::prctl::set_child_subreaper(true);
     // A terminal without a console socket: the pty master comes back to us and we proxy it.
     let (pty_sock, child_end) = match a.create.console_socket {
@@ -75,21 +68,7 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     if let Err(e) = crate::notify::relay(notify, init, nix::unistd::getpid(), &id) {
         crate::logging::warn(&e.to_string());
     }
-    let code = match master {
-        Some(m) => {
-            let mut fwd = mask;
-            fwd.remove(Signal::SIGWINCH);
-            fwd.remove(Signal::SIGCHLD);
-            let sfd = SignalFd::with_flags(&fwd, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-                .context("creating signalfd")?;
-            crate::console::proxy_forwarding(m, init, &sfd)?
-        }
-        None => {
-            let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
-            wait_child(&sfd, init)?
-        }
-    };
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
+    let code = wait_foreground(mask, init, master)?;
     if !a.keep {
         // Someone may have deleted it meanwhile (delete --force): then there is nothing to do.
         match StateDir::open(&cli.root, &id) {
@@ -122,6 +101,41 @@ fn abandon(cli: &Cli, a: &RunArgs, state: &crate::state::State, e: crate::Error)
         }
     }
     e
+}
+
+/// Block the signals a foreground `run` or `exec` forwards, and SIGCHLD, before the fork (the
+/// child unblocks its copy): they are read from a signalfd afterwards, so none is lost between
+/// the fork and the wait. Returns the blocked set, for [`wait_foreground`].
+pub(crate) fn block_forwarded() -> Result<SigSet> {
+    let mut mask = SigSet::empty();
+    for s in FORWARDED {
+        mask.add(s);
+    }
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().context("blocking signals")?;
+    Ok(mask)
+}
+
+/// The foreground of `run` and `exec`: proxy the pty `master` if there is one (it handles
+/// SIGWINCH itself), else just wait, forwarding the signals of `mask` to our child `child`;
+/// then unblock `mask`. Returns the child's exit code (128+N on signal N).
+pub(crate) fn wait_foreground(mask: SigSet, child: Pid, master: Option<OwnedFd>) -> Result<i32> {
+    let code = match master {
+        Some(m) => {
+            let mut fwd = mask;
+            fwd.remove(Signal::SIGWINCH);
+            fwd.remove(Signal::SIGCHLD);
+            let sfd = SignalFd::with_flags(&fwd, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+                .context("creating signalfd")?;
+            crate::console::proxy_forwarding(m, child, &sfd)?
+        }
+        None => {
+            let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("creating signalfd")?;
+            wait_child(&sfd, child)?
+        }
+    };
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&mask), None);
+    Ok(code)
 }
 
 /// Wait for our child `init`, forwarding signals to it; its exit code (128+N on signal N).
