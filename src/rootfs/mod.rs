@@ -6,7 +6,7 @@
 pub mod options;
 pub mod resolve;
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -347,20 +347,13 @@ impl RootfsPlan {
             match res {
                 // sysfs in a network namespace we don't own: fall back to a read-only rbind
                 // of the host's /sys as runc does.
-                Err(Errno::EPERM) if fstype == "sysfs" => {
-                    mount(
-                        Some("/sys"),
-                        &fd_path(target.as_fd()),
-                        None::<&str>,
-                        MsFlags::MS_BIND | MsFlags::MS_REC,
-                        None::<&str>,
-                    )?;
-                    let mounted = reopen(root, &m.dest)?;
-                    remount_keep_flags(
-                        &fd_path(mounted.as_fd()),
-                        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-                    )?;
-                }
+                Err(Errno::EPERM) if fstype == "sysfs" => rbind_remount(
+                    root,
+                    Path::new("/sys"),
+                    target.as_fd(),
+                    &m.dest,
+                    MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                )?,
                 r => r?,
             }
         }
@@ -390,15 +383,7 @@ impl RootfsPlan {
             if self.cgroupns {
                 mount(Some("cgroup2"), &fd_path(target.as_fd()), Some("cgroup2"), flags, None::<&str>)?;
             } else {
-                mount(
-                    Some(v2.as_path()),
-                    &fd_path(target.as_fd()),
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )?;
-                let mounted = reopen(root, &m.dest)?;
-                remount_keep_flags(&fd_path(mounted.as_fd()), flags)?;
+                rbind_remount(root, v2, target.as_fd(), &m.dest, flags)?;
             }
             return Ok(());
         }
@@ -410,19 +395,9 @@ impl RootfsPlan {
                 continue;
             }
             let t = ensure_in_root(root.as_fd(), &dest, Create::Dir)?;
-            mount(
-                Some(b.host_path.as_path()),
-                &fd_path(t.as_fd()),
-                None::<&str>,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None::<&str>,
-            )
-            .with_context(|| format!("binding {} at {}", b.host_path.display(), dest.display()))?;
-            let mounted = reopen(root, &dest)?;
-            remount_keep_flags(
-                &fd_path(mounted.as_fd()),
-                base | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() },
-            )?;
+            let flags = base | if ro { MsFlags::MS_RDONLY } else { MsFlags::empty() };
+            rbind_remount(root, &b.host_path, t.as_fd(), &dest, flags)
+                .with_context(|| format!("binding {} at {}", b.host_path.display(), dest.display()))?;
             for l in &b.links {
                 let dir = reopen(root, &m.dest)?;
                 match nix::unistd::symlinkat(b.name.as_str(), Some(dir.as_raw_fd()), l.as_str()) {
@@ -567,6 +542,14 @@ fn reopen(root: &OwnedFd, dest: &Path) -> Result<OwnedFd> {
         .map_err(|e| Error::sys(e, format!("reopening {} after mounting", dest.display())))
 }
 
+/// Bind `source` recursively onto `target` (opened at `dest` in the rootfs `root`), then remount
+/// the new mount, reopened at `dest`, with `flags` added to the flags it must keep.
+fn rbind_remount(root: &OwnedFd, source: &Path, target: BorrowedFd, dest: &Path, flags: MsFlags) -> Result<()> {
+    mount(Some(source), &fd_path(target), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)?;
+    let mounted = reopen(root, dest)?;
+    remount_keep_flags(&fd_path(mounted.as_fd()), flags)
+}
+
 /// Remount a bind mount with `flags` added to the flags it already has: a mount in a user
 /// namespace has "locked" flags (nosuid, nodev...) that a remount must keep.
 pub fn remount_keep_flags(target: &Path, flags: MsFlags) -> Result<()> {
@@ -632,18 +615,8 @@ fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
         Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(()),
         Err(e) => return Err(Error::sys(e, "opening")),
     };
-    mount(
-        Some(&fd_path(fd.as_fd())),
-        &fd_path(fd.as_fd()),
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )?;
-    let mounted = reopen(root, p)?;
-    remount_keep_flags(
-        &fd_path(mounted.as_fd()),
-        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-    )
+    let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    rbind_remount(root, &fd_path(fd.as_fd()), fd.as_fd(), p, ro)
 }
 
 /// The container's cgroup in each mounted hierarchy of the host: v1 hierarchies from
