@@ -99,7 +99,8 @@ class Container:
         return self.env.rt(*args, **kw)
 
     # -- lifecycle -------------------------------------------------------------------------
-    def create(self, *extra, check=True, save=True, id=None, pid_file=True):
+    def create(self, *extra, check=True, save=True, id=None, pid_file=True, with_fds=None):
+        """`with_fds`: run create with fds 3-5 open, after these shell assignments (see Env.rt)."""
         if save:
             self.save()
         cid = self.id if id is None else id
@@ -108,7 +109,7 @@ class Container:
             args += ["--pid-file", self.pid_file]
         args += list(extra) + [cid]
         with open(self.out_path, "ab") as out, open(self.err_path, "ab") as err:
-            p = self.env.rt(*args, stdout=out, stderr=err, capture=False)
+            p = self.env.rt(*args, stdout=out, stderr=err, capture=False, with_fds=with_fds)
         p.stderr_text = open(self.err_path, errors="replace").read()
         if check and p.returncode != 0:
             raise AssertionError("create %s failed (%d): %s" % (cid, p.returncode, p.stderr_text))
@@ -191,17 +192,17 @@ class Container:
         except OSError:
             return ""
 
-    def run_to_end(self, *create_args):
+    def run_to_end(self, *create_args, with_fds=None):
         """create + start, wait until stopped, return stdout."""
-        self.create(*create_args)
+        self.create(*create_args, with_fds=with_fds)
         self.start()
         self.wait_stopped()
         return self.output()
 
-    def report(self, *probes, create_args=()):
+    def report(self, *probes, create_args=(), with_fds=None):
         """Run the checker as the container process and return its JSON report."""
         self.config["process"]["args"] = ["/checker", "report", *probes]
-        out = self.run_to_end(*create_args)
+        out = self.run_to_end(*create_args, with_fds=with_fds)
         lines = [l for l in out.splitlines() if l.startswith("{")]
         if not lines:
             raise AssertionError("checker printed no report; stdout %r stderr %r"
@@ -253,9 +254,13 @@ class Env:
         self.global_args = []
 
     def rt(self, *args, stdout=None, stderr=None, capture=True, timeout=rtt.TIMEOUT,
-           global_args=None, stdin=subprocess.DEVNULL):
+           global_args=None, stdin=subprocess.DEVNULL, with_fds=None):
+        """Run the runtime with `args`. `with_fds`: with fds 3, 4 and 5 open on files of a fresh
+        tmpdir, the runtime started after these shell assignments ("" for none; rtt.with_fds)."""
         g = self.global_args if global_args is None else global_args
         cmd = [rtt.RUNTIME, "--root", self.root, *g, *args]
+        if with_fds is not None:
+            cmd = rtt.with_fds(self.tmpdir(), cmd, with_fds)
         if capture:
             return subprocess.run(cmd, stdin=stdin, capture_output=True, text=True,
                                   timeout=timeout, errors="replace")

@@ -260,14 +260,14 @@ def read_counter(rootfs):
 def with_fds(tmpdir, argv, pre=""):
     """A command that runs `argv` with fds 3, 4 and 5 open (no CLOEXEC) on the empty files fd3,
     fd4 and fd5 it makes in `tmpdir`; `pre` goes before argv's exec (environment assignments).
-    Returns (the command, the three files)."""
+    Returns the command."""
     files = []
     for n in (3, 4, 5):
         f = os.path.join(tmpdir, "fd%d" % n)
         open(f, "w").close()
         files.append(f)
     script = 'exec 3<"$1" 4<"$2" 5<"$3"; shift 3; %s exec "$@"' % pre
-    return ["sh", "-c", script, "sh", *files, *argv], files
+    return ["sh", "-c", script, "sh", *files, *argv]
 
 
 def wait_gone(pids, timeout=10):

@@ -261,10 +261,7 @@ def test_exec_cgroup_sub(ct):
 
 
 def _exec_with_fds(env, ct, flags, pre=""):
-    cmd, _ = rtt.with_fds(env.tmpdir(), [rtt.RUNTIME, "--root", env.root, "exec", *flags,
-                                         ct.id, "/checker", "report"], pre)
-    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                       timeout=rtt.TIMEOUT)
+    p = env.rt("exec", *flags, ct.id, "/checker", "report", with_fds=pre)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -293,35 +290,11 @@ def test_exec_ignores_listen_fds(env, ct):
 def test_create_listen_fds(env, ct):
     """systemd socket activation: LISTEN_FDS for our pid → fds 3.. and LISTEN_FDS/LISTEN_PID=1,
     then the --preserve-fds ones after them."""
-    d = env.tmpdir()
-    ct.config["process"]["args"] = ["/checker", "report"]
-    ct.save()
-    cmd, _ = rtt.with_fds(d, [rtt.RUNTIME, "--root", env.root, "create", "--bundle", ct.bundle,
-                              "--pid-file", ct.pid_file, "--preserve-fds", "1", ct.id],
-                          pre="LISTEN_PID=$$ LISTEN_FDS=2")
-    with open(ct.out_path, "ab") as out, open(ct.err_path, "ab") as err:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                           timeout=rtt.TIMEOUT)
-    assert p.returncode == 0, ct.errors()
-    ct.record_pid()
-    ct.start()
-    ct.wait_stopped()
-    r = json.loads(ct.output().strip().splitlines()[-1])
+    r = ct.report(create_args=("--preserve-fds", "1"), with_fds="LISTEN_PID=$$ LISTEN_FDS=2")
     assert sorted(r["fds"], key=int) == ["0", "1", "2", "3", "4", "5"], r["fds"]
     assert r["env"].get("LISTEN_FDS") == "2" and r["env"].get("LISTEN_PID") == "1"
     # Another pid's LISTEN_FDS is not ours: nothing passed.
-    c2 = env.container(["/checker", "report"])
-    c2.save()
-    cmd, _ = rtt.with_fds(d, [rtt.RUNTIME, "--root", env.root, "create", "--bundle", c2.bundle,
-                              "--pid-file", c2.pid_file, c2.id], pre="LISTEN_PID=1 LISTEN_FDS=2")
-    with open(c2.out_path, "ab") as out, open(c2.err_path, "ab") as err:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                           timeout=rtt.TIMEOUT)
-    assert p.returncode == 0, c2.errors()
-    c2.record_pid()
-    c2.start()
-    c2.wait_stopped()
-    r = json.loads(c2.output().strip().splitlines()[-1])
+    r = env.container().report(with_fds="LISTEN_PID=1 LISTEN_FDS=2")
     assert sorted(r["fds"], key=int) == ["0", "1", "2"], r["fds"]
     assert "LISTEN_FDS" not in r["env"]
 

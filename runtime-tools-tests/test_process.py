@@ -1,7 +1,6 @@
 """process: hostname/domainname, user, umask, rlimits, oomScoreAdj, NNP, capabilities, cwd, env,
 fds, sysctl."""
 import resource
-import subprocess
 
 import pytest
 
@@ -174,32 +173,14 @@ def test_only_stdio_fds_with_run(env, ct):
     assert sorted(r["fds"], key=int) == ["0", "1", "2"], r["fds"]
 
 
-def _create_with_fds(env, c, preserve):
-    """create with fds 3, 4 and 5 open in the caller (no CLOEXEC), preserving `preserve` of them."""
-    c.config["process"]["args"] = ["/checker", "report"]
-    c.save()
-    extra = ["--preserve-fds", str(preserve)] if preserve else []
-    argv = [rtt.RUNTIME, "--root", env.root, "create", "--bundle", c.bundle,
-            "--pid-file", c.pid_file, *extra, c.id]
-    cmd, files = rtt.with_fds(env.tmpdir(), argv)
-    with open(c.out_path, "ab") as out, open(c.err_path, "ab") as err:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                           timeout=rtt.TIMEOUT)
-    assert p.returncode == 0, c.errors()
-    c.record_pid()
-    c.start()
-    c.wait_stopped()
-    import json
-    return json.loads(c.output().strip().splitlines()[-1]), files
-
-
-def test_caller_fds_not_leaked(env, ct):
-    r, _ = _create_with_fds(env, ct, 0)
+def test_caller_fds_not_leaked(ct):
+    """create with fds 3, 4 and 5 open in the caller (no CLOEXEC): none reaches the container."""
+    r = ct.report(with_fds="")
     assert sorted(r["fds"], key=int) == ["0", "1", "2"], r["fds"]
 
 
-def test_preserve_fds(env, ct):
-    r, files = _create_with_fds(env, ct, 2)
+def test_preserve_fds(ct):
+    r = ct.report(create_args=("--preserve-fds", "2"), with_fds="")
     assert sorted(r["fds"], key=int) == ["0", "1", "2", "3", "4"], r["fds"]
     assert r["fds"]["3"].endswith("fd3") and r["fds"]["4"].endswith("fd4")
 
