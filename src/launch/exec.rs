@@ -222,7 +222,8 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
                 Err(e) => e,
             };
             // After Ready nobody reads the channel any more: the error goes to the process's
-            // stderr and its exit status is 1 (runc's init: "exec /x: exec format error", 1).
+            // stderr and its exit status is 1, as with runc's init (a failing execve is
+            // reported so by `finish` itself).
             let after_ready = ready.get();
             if after_ready || child_ch.send(&Msg::Fail(err.to_string())).is_err() {
                 let _ = nix::unistd::write(std::io::stderr(), format!("husk: exec: {err}\n").as_bytes());

@@ -244,9 +244,9 @@ pub fn spawn(
                 Err(e) => e,
             };
             // Before Ready the parent reports the error; after it (a failure between
-            // start and exec, e.g. a startContainer hook or execve itself) `start` reads it
-            // from the exec fifo, the container's stderr gets it too, and the container's
-            // exit status is 1, as runc's init gives it.
+            // start and exec, e.g. a startContainer hook) `start` reads it from the exec
+            // fifo, the container's stderr gets it too, and the container's exit status is
+            // 1, as runc's init gives it. (A failing execve never comes here: see `finish`.)
             let after_ready = fds.ready.get();
             if after_ready || fds.sync.send(&Msg::Fail(err.to_string())).is_err() {
                 if let Some(w) = &start_errors {

@@ -320,10 +320,14 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
         }
         None => p.caps.apply()?,
     }
-    // h. exec. Failing here (ENOEXEC, a missing interpreter...) is the program's failure:
-    //    as runc's init, the caller prints it on the process's stderr and exits 1.
+    // h. exec. Failing here (ENOEXEC for a binary of another architecture, a missing
+    //    interpreter...) is the program's failure, not the runtime's: as runc's init, print
+    //    it on the process's stderr and exit 1 (`start` has succeeded; the container stops
+    //    with status 1, which is what callers of runc see for such images).
     let e = execve(&exe, &p.args, &p.env).unwrap_err();
-    Err(Error::sys(e, format!("exec {}", exe.to_string_lossy())))
+    let err = Error::sys(e, format!("exec {}", exe.to_string_lossy()));
+    let _ = nix::unistd::write(std::io::stderr(), format!("husk: {err}\n").as_bytes());
+    crate::sys::process::exit_now(1)
 }
 
 /// Step f for a profile with SCMP_ACT_NOTIFY rules: load the filter (no_new_privs first, or
