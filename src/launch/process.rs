@@ -150,8 +150,10 @@ impl ProcessPlan {
             }
         }
         if listen > 0 {
+            // Set, as runc does: they replace any the config gives.
             env.push(format!("LISTEN_FDS={listen}"));
             env.push("LISTEN_PID=1".into());
+            env = dedup_env(&env);
         }
         let path_env = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("").to_string();
         let (seccomp, seccomp_listener) = match seccomp {
