@@ -194,8 +194,9 @@ pub fn make_controlling_stdio(slave: OwnedFd) -> Result<()> {
 /// name over `sock`, close our master, then make the slave this process's controlling
 /// terminal and stdin/stdout/stderr. Run it in the process that will exec the user program,
 /// before dropping privileges. `sock` stays open; close it (or let CLOEXEC) afterwards.
-pub fn setup_console(sock: BorrowedFd, size: Option<(u16, u16)>) -> Result<()> {
+pub fn setup_console(sock: BorrowedFd, size: Option<(u16, u16)>, owner: nix::unistd::Uid) -> Result<()> {
     let pty = open_pty(size).context("setting up the console")?;
+    give_slave_to(&pty, owner).context("setting up the console")?;
     send_pty_master(sock, pty.master.as_fd(), &pty.name).context("setting up the console")?;
     drop(pty.master);
     make_controlling_stdio(pty.slave).context("setting up the console")
@@ -205,12 +206,25 @@ pub fn setup_console(sock: BorrowedFd, size: Option<(u16, u16)>) -> Result<()> {
 /// the slave over `/dev/console` (created as an empty 0666 file if missing), as the spec
 /// requires when process.terminal is true. Needs the container's /dev to be writable, or
 /// /dev/console to exist.
-pub fn setup_init_console(sock: BorrowedFd, size: Option<(u16, u16)>) -> Result<()> {
+pub fn setup_init_console(sock: BorrowedFd, size: Option<(u16, u16)>, owner: nix::unistd::Uid) -> Result<()> {
     let pty = open_pty(size).context("setting up the console")?;
+    give_slave_to(&pty, owner).context("setting up the console")?;
     bind_dev_console(&pty.name).context("setting up the console")?;
     send_pty_master(sock, pty.master.as_fd(), &pty.name).context("setting up the console")?;
     drop(pty.master);
     make_controlling_stdio(pty.slave).context("setting up the console")
+}
+
+/// Make the process's user (`owner`, process.user.uid) the owner of the pty slave, as runc
+/// does for its stdio before the user switch: the group stays the one devpts gave the slave
+/// (its `gid=` mount option, 5 = tty in runc's default config). Only the slave we created is
+/// touched, never the caller's stdio. A uid or owner not mapped in the user namespace
+/// (EINVAL, EPERM) leaves the slave as it is, as in runc.
+fn give_slave_to(pty: &Pty, owner: nix::unistd::Uid) -> Result<()> {
+    match nix::unistd::fchown(pty.slave.as_raw_fd(), Some(owner), None) {
+        Ok(()) | Err(Errno::EINVAL | Errno::EPERM) => Ok(()),
+        Err(e) => Err(Error::sys(e, format!("changing the owner of {} to uid {owner}", pty.name))),
+    }
 }
 
 fn bind_dev_console(slave_name: &str) -> Result<()> {
@@ -314,9 +328,14 @@ fn proxy_fds_with(
     result
 }
 
+/// Copy the caller's terminal size to the pty. A terminal without a size (0x0, e.g. the pty
+/// of `script` whose own input is not a terminal) says nothing: the pty keeps the size it has
+/// (process.consoleSize, set before the process started).
 fn copy_window_size(from: BorrowedFd, to: BorrowedFd) {
     if let Ok((rows, cols)) = sys::tty::window_size(from) {
-        let _ = sys::tty::set_window_size(to, rows, cols);
+        if rows != 0 || cols != 0 {
+            let _ = sys::tty::set_window_size(to, rows, cols);
+        }
     }
 }
 
@@ -489,7 +508,7 @@ mod tests {
         match sys::process::fork().unwrap() {
             ForkResult::Child => {
                 drop(ours);
-                if let Err(e) = setup_console(theirs.as_fd(), size) {
+                if let Err(e) = setup_console(theirs.as_fd(), size, nix::unistd::getuid()) {
                     eprintln!("child: {e}");
                     std::process::exit(100);
                 }
@@ -585,7 +604,7 @@ mod tests {
                 if ns.is_err() {
                     std::process::exit(102);
                 }
-                if let Err(e) = setup_init_console(theirs.as_fd(), None) {
+                if let Err(e) = setup_init_console(theirs.as_fd(), None, nix::unistd::getuid()) {
                     eprintln!("child: {e}");
                     std::process::exit(100);
                 }

@@ -35,10 +35,66 @@ pub fn normalize(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     std::borrow::Cow::Owned(out.into_bytes())
 }
 
+/// The warning runc 1.1.5 gives (and husk, in the same words) for capability names it ignores.
+pub fn warn_ignored_caps(names: &[String]) {
+    if !names.is_empty() {
+        let mut names = names.to_vec();
+        names.sort();
+        names.dedup();
+        crate::logging::warn(&format!("ignoring unknown or unavailable capabilities: [{}]", names.join(" ")));
+    }
+}
+
+/// Capability names oci-spec cannot represent (`CAP_UNKNOWN`, one newer than it) make the
+/// typed parse fail; runc ignores them with a warning. Remove them from the five sets of the
+/// capabilities object at `path` (`["process", "capabilities"]` in a config,
+/// `["capabilities"]` in a process file) and return the text without them and their names;
+/// `None` if the text is not JSON or no name was removed (the parse error stands).
+pub fn strip_unknown_caps(text: &[u8], path: &[&str]) -> Option<(Vec<u8>, Vec<String>)> {
+    let mut v: serde_json::Value = serde_json::from_slice(text).ok()?;
+    let mut caps = &mut v;
+    for key in path {
+        caps = caps.get_mut(*key)?;
+    }
+    let mut removed = Vec::new();
+    for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
+        let Some(list) = caps.get_mut(set).and_then(|l| l.as_array_mut()) else { continue };
+        list.retain(|c| {
+            let ok = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            if !ok {
+                removed.push(c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string()));
+            }
+            ok
+        });
+    }
+    if removed.is_empty() {
+        return None;
+    }
+    Some((serde_json::to_vec_pretty(&v).ok()?, removed))
+}
+
 /// Parse config.json text; on failure, say where (JSON path, line and column) and why.
+/// Unknown capability names are dropped with a warning (see [`strip_unknown_caps`]).
 pub fn parse(text: &[u8]) -> Result<Spec> {
     let text = &*normalize(text);
-    serde_json::from_slice::<Spec>(text).map_err(|e| {
+    let first = match serde_json::from_slice::<Spec>(text) {
+        Ok(spec) => return Ok(spec),
+        Err(e) => e,
+    };
+    // Without the unknown names: their warning and the spec, or the error that remains (its
+    // line and column are then those of the re-serialized text; its JSON path is right).
+    let (text, e) = match strip_unknown_caps(text, &["process", "capabilities"]) {
+        Some((fixed, removed)) => match serde_json::from_slice::<Spec>(&fixed) {
+            Ok(spec) => {
+                warn_ignored_caps(&removed);
+                return Ok(spec);
+            }
+            Err(e) => (std::borrow::Cow::Owned(fixed), e),
+        },
+        None => (std::borrow::Cow::Borrowed(text), first),
+    };
+    let text = &*text;
+    Err({
         let at = json_path_at(text, e.line(), e.column());
         let mut why = e.to_string();
         // serde_json appends " at line L column C": we print our own position.
@@ -415,5 +471,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("mounts[1].destination: missing field"), "{e}");
+    }
+
+    #[test]
+    fn unknown_capability_names_are_dropped() {
+        let mut v = minimal();
+        v["process"]["capabilities"] = serde_json::json!({
+            "bounding": ["CAP_KILL", "CAP_UNKNOWN"], "effective": ["CAP_NOPE", "CAP_KILL"], "ambient": []
+        });
+        let spec = parse(&serde_json::to_vec(&v).unwrap()).unwrap();
+        let caps = spec.process().as_ref().unwrap().capabilities().clone().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        assert_eq!(caps.effective().as_ref().unwrap().len(), 1);
+        let (_, removed) = strip_unknown_caps(&serde_json::to_vec(&v).unwrap(), &["process", "capabilities"]).unwrap();
+        assert_eq!(removed, ["CAP_UNKNOWN", "CAP_NOPE"]);
+        // Nothing unknown: nothing to strip, and other errors stay errors.
+        assert!(strip_unknown_caps(&serde_json::to_vec(&minimal()).unwrap(), &["process", "capabilities"]).is_none());
+        v["process"]["user"]["uid"] = serde_json::json!("zero");
+        assert!(parse(&serde_json::to_vec(&v).unwrap()).unwrap_err().to_string().starts_with("process.user.uid:"));
     }
 }

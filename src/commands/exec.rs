@@ -22,7 +22,7 @@ fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
     let mut p = if let Some(path) = &a.process {
         let text = std::fs::read(path).map_err(|e| Error::io(e, format!("reading process file {}", path.display())))?;
         let text = crate::spec::normalize(&text);
-        let mut p: Process = serde_json::from_slice(&text).map_err(|e| {
+        let mut p: Process = parse_process_file(&text).map_err(|e| {
             let at = crate::spec::json_path_at(&text, e.line(), e.column());
             Error::invalid_spec(format!("process file {}: {at}: {e}", path.display()))
         })?;
@@ -37,6 +37,30 @@ fn build_process(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
     };
     validate(&mut p)?;
     Ok(p)
+}
+
+/// A process file as runc reads it: `user` may be left out (uid 0, gid 0: Go's zero value),
+/// and capability names oci-spec does not know are dropped with runc's warning.
+fn parse_process_file(text: &[u8]) -> serde_json::Result<Process> {
+    let mut v: serde_json::Value = serde_json::from_slice(text)?;
+    if let Some(obj) = v.as_object_mut() {
+        obj.entry("user").or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    match serde_json::from_value::<Process>(v.clone()) {
+        Ok(p) => Ok(p),
+        Err(first) => {
+            let fixed =
+                serde_json::to_vec(&v).ok().and_then(|t| crate::spec::strip_unknown_caps(&t, &["capabilities"]));
+            if let Some((fixed, removed)) = fixed {
+                if let Ok(p) = serde_json::from_slice::<Process>(&fixed) {
+                    crate::spec::warn_ignored_caps(&removed);
+                    return Ok(p);
+                }
+            }
+            // Parse the text itself again for an error with its line and column.
+            serde_json::from_slice::<Process>(text).map_err(|e| if e.line() == 0 { first } else { e })
+        }
+    }
 }
 
 /// `--apparmor`/`--process-label` (or apparmorProfile/selinuxLabel in `--process`): husk does
@@ -221,4 +245,22 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         None => None,
     };
     crate::commands::run::wait_foreground(mask, pid, master)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_file_user_defaults_to_root_and_unknown_caps_are_dropped() {
+        let p = parse_process_file(br#"{"args": ["sh"], "cwd": "/"}"#).unwrap();
+        assert_eq!((p.user().uid(), p.user().gid()), (0, 0));
+        let p = parse_process_file(
+            br#"{"args": ["sh"], "cwd": "/", "capabilities": {"bounding": ["CAP_KILL", "CAP_UNKNOWN"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap().len(), 1);
+        let e = parse_process_file(b"{\"args\": [\"sh\"],\n \"cwd\": 5}").unwrap_err();
+        assert_eq!(e.line(), 2);
+    }
 }

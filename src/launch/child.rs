@@ -24,6 +24,8 @@ pub struct InitFds {
     pub sync: Channel,
     pub fifo: Option<OwnedFd>,
     pub console: Option<OwnedFd>,
+    /// Set by [`finish`] once Ready is sent (see [`ProcessFds::ready`]).
+    pub ready: std::cell::Cell<bool>,
 }
 
 /// Run the init. Returns only on error; on success the process image is replaced.
@@ -110,12 +112,13 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     }
     // 11. The terminal: a pty from the container's devpts, master sent to the caller.
     if let Some(sock) = &fds.console {
-        crate::console::setup_init_console(sock.as_fd(), plan.process.console_size)
+        crate::console::setup_init_console(sock.as_fd(), plan.process.console_size, plan.process.uid)
             .context("setting up the console")?;
     }
     // 12-20. The process: rlimits, fds, program lookup, user, cwd, Ready, the wait for
     //        `start`, startContainer hooks, privileges, exec.
-    let pfds = ProcessFds { sync: &fds.sync, fifo: fds.fifo.as_ref(), console: fds.console.as_ref() };
+    let pfds =
+        ProcessFds { sync: &fds.sync, fifo: fds.fifo.as_ref(), console: fds.console.as_ref(), ready: &fds.ready };
     let start_hooks = || -> Result<()> {
         if !plan.start_container_hooks.is_empty() {
             let st = plan.hook_state.json(Status::Created, init_pid);

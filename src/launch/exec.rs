@@ -216,14 +216,19 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
             drop(birth);
             let _ = nix::unistd::close(lock.as_raw_fd());
             drop(parent_ch);
-            let err = match run(plan, &child_ch, console.as_ref()) {
+            let ready = std::cell::Cell::new(false);
+            let err = match run(plan, &child_ch, console.as_ref(), &ready) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
-            if child_ch.send(&Msg::Fail(err.to_string())).is_err() {
+            // After Ready nobody reads the channel any more: the error goes to the process's
+            // stderr and its exit status is 1, as with runc's init (a failing execve is
+            // reported so by `finish` itself).
+            let after_ready = ready.get();
+            if after_ready || child_ch.send(&Msg::Fail(err.to_string())).is_err() {
                 let _ = nix::unistd::write(std::io::stderr(), format!("husk: exec: {err}\n").as_bytes());
             }
-            exit_now(127);
+            exit_now(if after_ready { 1 } else { 127 });
         }
         Forked::Parent(pid) => pid,
     };
@@ -281,7 +286,7 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
     res
 }
 
-fn run(plan: &ExecPlan, ch: &Channel, console: Option<&OwnedFd>) -> Result<Infallible> {
+fn run(plan: &ExecPlan, ch: &Channel, console: Option<&OwnedFd>, ready: &std::cell::Cell<bool>) -> Result<Infallible> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
     // Not dumpable while husk's image runs in the container's namespaces: container
     // processes cannot open /proc/PID/exe (the host binary) or our memory (CVE-2019-5736).
@@ -305,9 +310,10 @@ fn run(plan: &ExecPlan, ch: &Channel, console: Option<&OwnedFd>) -> Result<Infal
         nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
     }
     if let Some(sock) = console {
-        crate::console::setup_console(sock.as_fd(), plan.process.console_size).context("setting up the terminal")?;
+        crate::console::setup_console(sock.as_fd(), plan.process.console_size, plan.process.uid)
+            .context("setting up the terminal")?;
     }
-    let fds = ProcessFds { sync: ch, fifo: None, console };
+    let fds = ProcessFds { sync: ch, fifo: None, console, ready };
     finish(&plan.process, &fds, &|| Ok(()))
 }
 

@@ -238,15 +238,17 @@ pub fn spawn(
             let _ = nix::unistd::close(lock.as_raw_fd());
             drop(parent_ch);
             let start_errors = fifo.as_ref().and_then(|f| start_error_channel(f, plan.process.preserve_fds));
-            let fds = InitFds { sync: child_ch, fifo, console };
+            let fds = InitFds { sync: child_ch, fifo, console, ready: std::cell::Cell::new(false) };
             let err = match child::run(plan, &fds) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
             // Before Ready the parent reports the error; after it (a failure between
             // start and exec, e.g. a startContainer hook) `start` reads it from the exec
-            // fifo, and the container's stderr gets it too.
-            if fds.sync.send(&Msg::Fail(err.to_string())).is_err() {
+            // fifo, the container's stderr gets it too, and the container's exit status is
+            // 1, as runc's init gives it. (A failing execve never comes here: see `finish`.)
+            let after_ready = fds.ready.get();
+            if after_ready || fds.sync.send(&Msg::Fail(err.to_string())).is_err() {
                 if let Some(w) = &start_errors {
                     let mut msg = format!("{START_ERROR_TAG}{err}").into_bytes();
                     msg.truncate(libc::PIPE_BUF); // one atomic write
@@ -254,7 +256,7 @@ pub fn spawn(
                 }
                 let _ = nix::unistd::write(std::io::stderr(), format!("husk: container init: {err}\n").as_bytes());
             }
-            exit_now(127);
+            exit_now(if after_ready { 1 } else { 127 });
         }
         Forked::Parent(pid) => pid,
     };

@@ -89,6 +89,20 @@ fn home_of(rootfs: &Path, uid: u32) -> Option<String> {
     })
 }
 
+/// The environment as runc's init builds it (setenv in order): a variable given twice appears
+/// once, where it first appeared, with its last value. An entry without `=` is kept as is.
+fn dedup_env(env: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    for e in env {
+        let key = e.split_once('=').map(|(k, _)| k);
+        match key.and_then(|k| out.iter().position(|o| o.split_once('=').map(|(ok, _)| ok) == Some(k))) {
+            Some(i) => out[i] = e.clone(),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
 /// systemd socket activation: fds 3.. passed to us for our own pid (as runc honours it).
 pub fn listen_fds() -> u32 {
     let pid_ok = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
@@ -125,14 +139,21 @@ impl ProcessPlan {
         if args.is_empty() || args[0].is_empty() {
             return Err(Error::invalid_spec("process.args: must contain at least the program to run"));
         }
-        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-        if !env.iter().any(|e| e.starts_with("HOME=")) {
-            let home = home_of(rootfs, user.uid()).unwrap_or_else(|| "/".into());
-            env.push(format!("HOME={home}"));
+        let mut env = dedup_env(process.env().as_deref().unwrap_or_default());
+        // runc: a HOME that is missing or empty comes from the user's passwd entry, else "/".
+        let home = env.iter().position(|e| e.split_once('=').map(|(k, _)| k) == Some("HOME"));
+        if home.is_none_or(|i| env[i] == "HOME=") {
+            let value = format!("HOME={}", home_of(rootfs, user.uid()).unwrap_or_else(|| "/".into()));
+            match home {
+                Some(i) => env[i] = value,
+                None => env.push(value),
+            }
         }
         if listen > 0 {
+            // Set, as runc does: they replace any the config gives.
             env.push(format!("LISTEN_FDS={listen}"));
             env.push("LISTEN_PID=1".into());
+            env = dedup_env(&env);
         }
         let path_env = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("").to_string();
         let (seccomp, seccomp_listener) = match seccomp {
@@ -142,6 +163,9 @@ impl ProcessPlan {
             }
             None => (None, None),
         };
+        // Names this kernel does not have (newer than it): ignored with runc's warning.
+        let caps = CapsPlan::from_spec(process.capabilities().as_ref());
+        crate::spec::warn_ignored_caps(&caps.unknown);
         Ok(ProcessPlan {
             rlimits,
             uid: Uid::from_raw(user.uid()),
@@ -154,7 +178,7 @@ impl ProcessPlan {
                 .map(Gid::from_raw)
                 .collect(),
             umask: user.umask().unwrap_or(0o022),
-            caps: CapsPlan::from_spec(process.capabilities().as_ref()),
+            caps,
             no_new_privileges: process.no_new_privileges().unwrap_or(false),
             cwd: process.cwd().clone(),
             args: cstrings(&args, "process.args")?,
@@ -215,6 +239,9 @@ pub struct ProcessFds<'a> {
     /// The exec fifo (init only): wait on it for `start` after reporting Ready.
     pub fifo: Option<&'a OwnedFd>,
     pub console: Option<&'a OwnedFd>,
+    /// Set once Ready is sent: the runtime no longer reads our errors from the channel, so
+    /// the caller reports a later one itself (container's stderr, exit status 1 as runc).
+    pub ready: &'a std::cell::Cell<bool>,
 }
 
 /// Hooks the init runs between `start` and exec.
@@ -237,9 +264,18 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
             let _ = clear_cloexec(fd);
         }
     }
-    // c. The program must exist now, so that `create`/`exec` fail rather than `start`.
+    // c. cwd, inside the container's root, first while still root: a cwd only root can
+    //    reach works (as in runc). On EACCES/EPERM try again as the user (a directory the
+    //    user may enter but root may not, e.g. on a root-squashing network filesystem).
+    let cwd_later = match nix::unistd::chdir(&p.cwd) {
+        Ok(()) => false,
+        Err(Errno::EACCES | Errno::EPERM) => true,
+        Err(e) => return Err(Error::sys(e, format!("changing to cwd {}", p.cwd.display()))),
+    };
+    // c2. The program must exist now, so that `create`/`exec` fail rather than `start`
+    //     (a relative path is found from the cwd, as in runc).
     let exe = find_executable(p)?;
-    // c2. Personality, memory policy, I/O priority, final CPU affinity, scheduler (still
+    // c3. Personality, memory policy, I/O priority, final CPU affinity, scheduler (still
     //     privileged: real-time policies need CAP_SYS_NICE).
     p.attrs.apply()?;
     // d. The user: bounding set, groups, gid, uid (permitted caps kept for step g).
@@ -250,8 +286,9 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
     }
     setresgid(p.gid, p.gid, p.gid).with_context(|| format!("setting gid {}", p.gid))?;
     setresuid(p.uid, p.uid, p.uid).with_context(|| format!("setting uid {}", p.uid))?;
-    // e. cwd, inside the container's root; umask.
-    nix::unistd::chdir(&p.cwd).with_context(|| format!("changing to cwd {}", p.cwd.display()))?;
+    if cwd_later {
+        nix::unistd::chdir(&p.cwd).with_context(|| format!("changing to cwd {}", p.cwd.display()))?;
+    }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask));
     // f. With SCMP_ACT_NOTIFY rules the filter is loaded now, while the runtime that made us
     //    is still there to send the listener to the agent (docs/seccomp.md, "Load order").
@@ -262,6 +299,7 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
     //    Ready: the runtime may return. From here on we must survive it.
     nix::sys::prctl::set_pdeathsig(None::<Signal>).context("clearing the parent death signal")?;
     fds.sync.send(&Msg::Ready)?;
+    fds.ready.set(true);
     if let Some(fifo) = fds.fifo {
         wait_fifo(fifo)?;
     }
@@ -284,9 +322,14 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
         }
         None => p.caps.apply()?,
     }
-    // h. exec.
+    // h. exec. Failing here (ENOEXEC for a binary of another architecture, a missing
+    //    interpreter...) is the program's failure, not the runtime's: as runc's init, print
+    //    it on the process's stderr and exit 1 (`start` has succeeded; the container stops
+    //    with status 1, which is what callers of runc see for such images).
     let e = execve(&exe, &p.args, &p.env).unwrap_err();
-    Err(Error::sys(e, format!("exec {exe:?}")))
+    let err = Error::sys(e, format!("exec {}", exe.to_string_lossy()));
+    let _ = nix::unistd::write(std::io::stderr(), format!("husk: {err}\n").as_bytes());
+    crate::sys::process::exit_now(1)
 }
 
 /// Step f for a profile with SCMP_ACT_NOTIFY rules: load the filter (no_new_privs first, or
@@ -358,6 +401,11 @@ fn find_executable(p: &ProcessPlan) -> Result<CString> {
         let path = Path::new(std::ffi::OsStr::from_bytes(arg0));
         return match executable(path) {
             Ok(()) => Ok(p.args[0].clone()),
+            // Not a regular executable file: Go's exec.LookPath says ErrPermission (runc's words).
+            Err(Errno::EISDIR) => Err(Error::new(crate::Kind::System, format!("exec: {name:?}: permission denied"))),
+            Err(Errno::EACCES) if nix::sys::stat::stat(path).is_ok() => {
+                Err(Error::new(crate::Kind::System, format!("exec: {name:?}: permission denied")))
+            }
             Err(e) => Err(Error::sys(e, format!("exec: {name:?}: stat {name}"))),
         };
     }
@@ -374,4 +422,16 @@ fn find_executable(p: &ProcessPlan) -> Result<CString> {
 
 fn rlimit_name(res: i32) -> &'static str {
     RLIMITS.iter().find(|(_, r)| *r == res).map(|(n, _)| *n).unwrap_or("?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_given_twice_appears_once_with_its_last_value() {
+        let env: Vec<String> =
+            ["A=1", "B=2", "A=3", "NOEQ", "HOME=/x", "HOME="].iter().map(|s| s.to_string()).collect();
+        assert_eq!(dedup_env(&env), ["A=3", "B=2", "NOEQ", "HOME="]);
+    }
 }
