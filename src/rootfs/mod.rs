@@ -3,11 +3,13 @@
 //! [`RootfsPlan::apply`] runs in the container init, in its new mount namespace, before the
 //! root changes. Every destination is resolved inside the rootfs (see [`resolve`]).
 
+pub mod copyup;
 pub mod options;
 pub mod resolve;
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -31,6 +33,11 @@ pub struct MountOp {
     pub opts: MountOptions,
     /// For bind mounts: whether the source is a file (the destination is then a file).
     pub source_is_file: bool,
+    /// In a new user namespace: the bind source as a detached mount made by the runtime (with
+    /// the caller's rights) before the fork, attached in the container's namespace with
+    /// move_mount. The container's root may not be able to reach the source's path (a 0700
+    /// directory of the host's root), as with runc's mount source fds.
+    pub detached: Option<Arc<OwnedFd>>,
 }
 
 /// A device node to create in /dev.
@@ -128,6 +135,7 @@ impl RootfsPlan {
             let dest = PathBuf::from("/").join(m.destination());
             let mut source = m.source().clone();
             let mut source_is_file = false;
+            let mut detached = None;
             if is_bind {
                 let src = source
                     .as_ref()
@@ -140,13 +148,19 @@ impl RootfsPlan {
                     )
                 })?;
                 source_is_file = !meta.is_dir();
+                if userns {
+                    let c = resolve::path_cstr(&abs)?;
+                    let fd = crate::sys::fs::open_tree_detached(&c, opts.flags.contains(MsFlags::MS_REC))
+                        .with_context(|| format!("mounts[{i}]: cloning bind source {}", abs.display()))?;
+                    detached = Some(Arc::new(fd));
+                }
                 source = Some(abs);
             }
             if dest == Path::new("/dev") {
                 dev_mounted = true;
                 dev_is_bind = is_bind;
             }
-            mounts.push(MountOp { index: i, dest, source, fstype, opts, source_is_file });
+            mounts.push(MountOp { index: i, dest, source, fstype, opts, source_is_file, detached });
         }
         let mut devices = Vec::new();
         for (i, d) in linux.and_then(|l| l.devices().as_ref()).map(Vec::as_slice).unwrap_or_default().iter().enumerate()
@@ -307,6 +321,18 @@ impl RootfsPlan {
             ensure_in_root(root.as_fd(), cwd, Create::Dir)
                 .with_context(|| format!("creating cwd {} in rootfs {}", cwd.display(), self.rootfs.display()))?;
         }
+        for m in self.mounts.iter().filter(|m| delays_readonly(m)) {
+            let flags = if m.opts.is_bind() {
+                m.opts.bind_remount_flags()
+            } else {
+                m.opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+            };
+            reopen(&root, &m.dest)
+                .and_then(|fd| remount_keep_flags(&fd_path(fd.as_fd()), flags | MsFlags::MS_RDONLY))
+                .with_context(|| {
+                    format!("remounting {} read-only in rootfs {}", m.dest.display(), self.rootfs.display())
+                })?;
+        }
         drop(root);
         self.switch_root()?;
         if self.readonly_root {
@@ -324,14 +350,47 @@ impl RootfsPlan {
             return self.mount_cgroup(root, m);
         }
         let is_bind = m.opts.is_bind();
+        if !is_bind && (fstype == "proc" || fstype == "sysfs") {
+            // As runc: never mount procfs or sysfs through a symlink of the image (a link to
+            // itself, or to a place where masking would then miss it).
+            if let Ok(fd) = open_in_root(root.as_fd(), &m.dest, libc::O_PATH | libc::O_NOFOLLOW) {
+                if !resolve::is_dir(&fd) {
+                    return Err(Error::new(
+                        crate::Kind::System,
+                        format!("filesystem {fstype:?} must be mounted on ordinary directory"),
+                    ));
+                }
+            }
+        }
+        let tmpfs = !is_bind && fstype == "tmpfs";
+        // The directory a tmpfs covers, opened before the mount: its mode becomes the tmpfs
+        // root's unless `mode=` is given (as runc), its content is what tmpcopyup copies.
+        let covered = if tmpfs {
+            open_in_root(root.as_fd(), &m.dest, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC).ok()
+        } else {
+            None
+        };
         let create = if is_bind && m.source_is_file { Create::File } else { Create::Dir };
         let target = ensure_in_root(root.as_fd(), &m.dest, create)?;
-        let data = m.opts.data_string();
+        let mut data = m.opts.data_string();
+        if let (Some(dir), false) = (&covered, m.opts.has_mode()) {
+            let st = nix::sys::stat::fstat(dir.as_raw_fd()).context("reading the mode of the covered directory")?;
+            let sep = if data.is_empty() { "" } else { "," };
+            data = format!("mode={:o}{sep}{data}", st.st_mode & 0o7777);
+        }
         let data = if data.is_empty() { None } else { Some(data.as_str()) };
+        // Read-only /dev and tmpfs mounts are made read-only at the end (finish): devices,
+        // submounts and copied content go in first.
+        let late_ro = if delays_readonly(m) { MsFlags::MS_RDONLY } else { MsFlags::empty() };
         if is_bind {
-            let flags = MsFlags::MS_BIND | (m.opts.flags & MsFlags::MS_REC);
-            mount(m.source.as_deref(), &fd_path(target.as_fd()), None::<&str>, flags, None::<&str>)?;
-            let extra = m.opts.bind_remount_flags();
+            if let Some(tree) = &m.detached {
+                crate::sys::fs::move_mount_onto(tree.as_fd(), target.as_fd())
+                    .context("attaching the bind source cloned by the runtime")?;
+            } else {
+                let flags = MsFlags::MS_BIND | (m.opts.flags & MsFlags::MS_REC);
+                mount(m.source.as_deref(), &fd_path(target.as_fd()), None::<&str>, flags, None::<&str>)?;
+            }
+            let extra = m.opts.bind_remount_flags() & !late_ro;
             if !extra.is_empty() {
                 let mounted = reopen(root, &m.dest)?;
                 remount_keep_flags(&fd_path(mounted.as_fd()), extra)?;
@@ -342,7 +401,7 @@ impl RootfsPlan {
                 return Err(Error::sys(Errno::ENOTDIR, "destination is not a directory"));
             }
             let source = m.source.as_deref().map(Path::as_os_str).unwrap_or(std::ffi::OsStr::new(fstype));
-            let flags = m.opts.flags & !(MsFlags::MS_REMOUNT);
+            let flags = m.opts.flags & !(MsFlags::MS_REMOUNT | late_ro);
             let res = mount(Some(source), &fd_path(target.as_fd()), Some(fstype), flags, data);
             match res {
                 // sysfs in a network namespace we don't own: fall back to a read-only rbind
@@ -362,6 +421,12 @@ impl RootfsPlan {
                     )?;
                 }
                 r => r?,
+            }
+            if let (Some(image), true) = (&covered, m.opts.copyup) {
+                let fresh = open_in_root(root.as_fd(), &m.dest, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .map_err(|e| Error::sys(e, "tmpcopyup: opening the new tmpfs"))?;
+                copyup::copy_dir(image.as_fd(), fresh.as_fd())
+                    .context("tmpcopyup: copying the image's content into the tmpfs")?;
             }
         }
         if m.opts.rec_set != 0 || m.opts.rec_clr != 0 || !m.opts.propagation.is_empty() {
@@ -523,6 +588,7 @@ impl RootfsPlan {
     fn switch_root(&self) -> Result<()> {
         let root = &self.rootfs;
         if self.no_pivot {
+            hide_host_proc_sys(root)?;
             chdir(root).with_context(|| format!("entering rootfs {}", root.display()))?;
             mount(Some(root), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
                 .with_context(|| format!("moving rootfs {} to /", root.display()))?;
@@ -545,6 +611,75 @@ impl RootfsPlan {
         chdir("/").context("entering the new root")?;
         Ok(())
     }
+}
+
+/// A read-only /dev (tmpfs or bind) or tmpfs is mounted read-write first and made read-only in
+/// [`RootfsPlan::finish`], as runc does: device nodes, mounts under /dev and tmpcopyup content
+/// must be created in it before.
+fn delays_readonly(m: &MountOp) -> bool {
+    m.opts.flags.contains(MsFlags::MS_RDONLY)
+        && (m.dest == Path::new("/dev") || (!m.opts.is_bind() && m.fstype.as_deref() == Some("tmpfs")))
+}
+
+/// Before `--no-pivot` moves the rootfs over `/`: detach every full procfs and sysfs mount of
+/// the namespace outside the rootfs (covering it with an empty tmpfs where detaching is not
+/// allowed), as runc 1.1.5 does. The host's mounts stay in the namespace under the chroot;
+/// a fully visible procfs there would let the container mount a fresh, unmasked one (the
+/// kernel only checks that some full mount of the filesystem type exists in the namespace).
+fn hide_host_proc_sys(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let mut targets = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fstype = post.split(' ').next().unwrap_or("");
+        let mut fields = pre.split(' ').skip(3);
+        let (Some(fs_root), Some(mount_point)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if (fstype != "proc" && fstype != "sysfs") || fs_root != "/" {
+            continue;
+        }
+        let mount_point = PathBuf::from(unescape_mountinfo(mount_point));
+        if !mount_point.starts_with(rootfs) {
+            targets.push(mount_point);
+        }
+    }
+    for p in targets {
+        let what = || format!("hiding the host's {} from the --no-pivot container", p.display());
+        match mount(None::<&str>, &p, None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>) {
+            // Already gone with a parent detached before.
+            Err(Errno::ENOENT) => continue,
+            r => r.with_context(what)?,
+        }
+        match umount2(&p, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(Errno::EINVAL) | Err(Errno::EPERM) => {
+                mount(Some("tmpfs"), &p, Some("tmpfs"), MsFlags::empty(), None::<&str>).with_context(what)?
+            }
+            Err(e) => return Err(Error::sys(e, what())),
+        }
+    }
+    Ok(())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    std::ffi::OsString::from_vec(out)
 }
 
 /// Write one sysctl through the container's /proc/sys (resolved inside the rootfs), refusing
@@ -696,4 +831,15 @@ fn cgroup_binds(cgroup_path: &str) -> Result<(Vec<CgroupBind>, Option<PathBuf>)>
         return Ok((v1, v2_root));
     }
     Ok((v1, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b\\011c\\134d"), std::ffi::OsString::from("/a b\tc\\d"));
+        assert_eq!(unescape_mountinfo("/plain\\04"), std::ffi::OsString::from("/plain\\04"));
+    }
 }

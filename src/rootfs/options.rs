@@ -21,6 +21,9 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// "idmap" / "ridmap" requested.
     pub idmap: bool,
+    /// "tmpcopyup" (tmpfs only, as runc and crun): the image's content of the destination is
+    /// copied into the fresh tmpfs.
+    pub copyup: bool,
 }
 
 impl Default for MountOptions {
@@ -33,6 +36,7 @@ impl Default for MountOptions {
             rec_clr: 0,
             data: Vec::new(),
             idmap: false,
+            copyup: false,
         }
     }
 }
@@ -44,6 +48,11 @@ impl MountOptions {
 
     pub fn data_string(&self) -> String {
         self.data.join(",")
+    }
+
+    /// Whether the data string sets the tmpfs root's mode ("mode=1777").
+    pub fn has_mode(&self) -> bool {
+        self.data.iter().any(|d| d.starts_with("mode="))
     }
 
     /// Flags that need a remount after a bind mount to take effect (bind ignores them).
@@ -145,6 +154,8 @@ pub fn parse(opts: &[String]) -> MountOptions {
             }
         } else if s == "idmap" || s == "ridmap" {
             o.idmap = true;
+        } else if s == "tmpcopyup" {
+            o.copyup = true;
         } else if s == "defaults" || s.is_empty() {
         } else {
             o.data.push(opt.clone());
@@ -281,6 +292,15 @@ mod tests {
         assert!(o.flags.contains(MsFlags::MS_REC));
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC, MsFlags::MS_SHARED]);
         assert_eq!(o.bind_remount_flags(), MsFlags::MS_RDONLY);
+    }
+
+    #[test]
+    fn podman_tmpfs_options() {
+        let o = p(&["rw", "rprivate", "nosuid", "nodev", "tmpcopyup", "size=65536k"]);
+        assert!(o.copyup);
+        assert_eq!(o.data_string(), "size=65536k");
+        assert!(!o.has_mode());
+        assert!(p(&["mode=755"]).has_mode());
     }
 
     #[test]
