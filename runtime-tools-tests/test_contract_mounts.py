@@ -191,17 +191,49 @@ def test_pivot_cannot_mount_fresh_proc(ct):
 
 # -- 6. no mount namespace -------------------------------------------------------------------
 
-def test_no_mount_namespace(ct):
+def _umount_all(path):
+    """Unmount everything stacked on `path` (in the test's mount namespace)."""
+    for _ in range(10):
+        if subprocess.run(["mountpoint", "-q", path]).returncode != 0:
+            return
+        subprocess.run(["umount", "-l", path], capture_output=True)
+
+
+def _no_mount_ns(ct):
     ct.config["linux"]["namespaces"] = [n for n in ct.config["linux"]["namespaces"]
                                         if n["type"] != "mount"]
-    ct.config["mounts"] = []
+    # runc needs a /proc in the rootfs (it reads /proc/self/fd before exec)
+    ct.config["mounts"] = [m for m in ct.config["mounts"] if m["destination"] == "/proc"]
     ct.config["linux"]["maskedPaths"] = []
     ct.config["linux"]["readonlyPaths"] = []
-    ct.config["process"]["cwd"] = "/"
-    r = ct.report("--read", "/")
-    assert r["ns"]["mnt"] == os.readlink("/proc/self/ns/mnt")
+
+
+def test_no_mount_namespace(ct):
+    # No mount namespace: the container shares the caller's and is chrooted into the rootfs
+    _no_mount_ns(ct)
+    ct.config["process"]["cwd"] = "/work"
+    ours = os.readlink("/proc/self/ns/mnt")
+    try:
+        r = ct.report("--read", "/")
+    finally:
+        _umount_all(os.path.join(ct.rootfs, "proc"))
+        _umount_all(ct.rootfs)
+    assert r["ns"]["mnt"] == ours
     assert "checker" in r["read"]["/"]["entries"], r["read"]
-    assert r["cwd"] == "/"
+    assert r["cwd"] == "/work"
+    assert os.path.isdir(os.path.join(ct.rootfs, "work"))
+    assert mount_at(r, "/proc")["fstype"] == "proc"
+    # the caller's root is untouched
+    assert os.readlink("/proc/self/ns/mnt") == ours and os.path.isdir("/proc/self")
+
+
+def test_no_mount_namespace_masked_paths_refused(env, ct):
+    _no_mount_ns(ct)
+    ct.config["linux"]["maskedPaths"] = ["/proc/kcore"]
+    p = ct.create(check=False)
+    assert p.returncode == 1
+    assert "unable to restrict sys entries without a private MNT namespace" in p.stderr_text
+    assert not leftovers(env, ct)
 
 
 # -- 7. user namespace with mounts the mapped root cannot reach -------------------------------
@@ -229,12 +261,22 @@ def test_userns_inaccessible_bind_sources(env, ct):
     assert out.split() == ["foo1", "foo2"]
 
 
-def test_userns_inaccessible_bundle(ct):
+@pytest.mark.parametrize("pivot", ["pivot", "no-pivot"])
+def test_userns_inaccessible_bundle(env, ct, pivot):
+    # the bundle is 0700 root: the container's root (host uid 100000) cannot enter it
     _userns(ct)
     os.chmod(ct.bundle, 0o700)
-    _sh(ct, "cat /etc/passwd >/dev/null && echo ok")
-    out, err, status = _run(ct)
-    assert out.split() == ["ok"]
+    src = env.tmpdir(mode=0o700)
+    os.makedirs(os.path.join(src, "dir"))
+    with open(os.path.join(src, "dir", "foo.txt"), "w") as f:
+        f.write("foo\n")
+    os.makedirs(os.path.join(ct.rootfs, "mnt/foo"))  # the mapped root may not create it
+    ct.config["mounts"].append({"destination": "/mnt/foo", "type": "bind",
+                                "source": os.path.join(src, "dir"), "options": ["bind", "ro"]})
+    _sh(ct, "cat /etc/passwd >/dev/null && cat /mnt/foo/foo.txt && "
+            "grep -c ' /proc proc ' /proc/mounts && echo x > /mnt/foo/x || echo ro")
+    out, err, status = _run(ct, *(["--no-pivot"] if pivot == "no-pivot" else []))
+    assert out.split() == ["foo", "1", "ro"], (out, err)
 
 
 def test_userns_bind_before_cgroup_mount(env, ct):

@@ -76,8 +76,13 @@ pub struct RootfsPlan {
     pub readonly: Vec<PathBuf>,
     pub readonly_root: bool,
     pub no_pivot: bool,
+    /// The container has no mount namespace of its own (see [`RootfsPlan::share_mount_ns`]).
+    pub shared_mount_ns: bool,
     /// In a new user namespace: device nodes are bind-mounted from the host instead of mknod.
     pub userns: bool,
+    /// In a new user namespace: a detached clone of the rootfs made by the runtime, attached in
+    /// the container's namespace when its root cannot reach the rootfs by path.
+    pub rootfs_tree: Option<Arc<OwnedFd>>,
     /// For `cgroup` mounts on a v1 host: the container's cgroup in each hierarchy.
     pub cgroup_v1: Vec<CgroupBind>,
     /// For `cgroup` mounts on a v2 host: the container's cgroup dir (bind when no cgroup ns).
@@ -223,6 +228,15 @@ impl RootfsPlan {
         let needs_cgroup =
             mounts.iter().any(|m| m.fstype.as_deref() == Some("cgroup") || m.fstype.as_deref() == Some("cgroup2"));
         let (cgroup_v1, cgroup_v2_path) = if needs_cgroup { cgroup_binds(cgroup_path)? } else { (Vec::new(), None) };
+        let rootfs_tree = if userns {
+            let c = resolve::path_cstr(&rootfs)?;
+            Some(Arc::new(
+                crate::sys::fs::open_tree_detached(&c, true)
+                    .with_context(|| format!("cloning rootfs {}", rootfs.display()))?,
+            ))
+        } else {
+            None
+        };
         Ok(RootfsPlan {
             rootfs,
             root_propagation,
@@ -244,6 +258,8 @@ impl RootfsPlan {
                 .collect(),
             readonly_root: spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
             no_pivot,
+            shared_mount_ns: false,
+            rootfs_tree,
             userns,
             cgroup_v1,
             cgroup_v2_path,
@@ -253,25 +269,70 @@ impl RootfsPlan {
         })
     }
 
+    /// The container shares the caller's mount namespace (`linux.namespaces` has no `mount`):
+    /// as runc, its mounts are made under the rootfs in that namespace and the init enters the
+    /// rootfs with chroot. Unlike runc, husk never changes the propagation of the caller's `/`,
+    /// never binds the rootfs onto itself there (chroot needs no mount point) and never pivots
+    /// or moves mounts over the caller's `/` (runc's --no-pivot would move the rootfs over the
+    /// host's `/`). Masked and read-only paths are refused (as runc); root.readonly is not
+    /// applied (as runc).
+    pub fn share_mount_ns(&mut self) -> Result<()> {
+        if !self.masked.is_empty() || !self.readonly.is_empty() {
+            // runc's words.
+            return Err(Error::invalid_spec(
+                "linux.maskedPaths, linux.readonlyPaths: unable to restrict sys entries without a private MNT namespace",
+            ));
+        }
+        // As runc (which skips its finalizeRootfs without a mount namespace), root.readonly
+        // is not applied: remounting would change a mount of the caller's namespace.
+        self.readonly_root = false;
+        self.shared_mount_ns = true;
+        self.late_propagation = None;
+        Ok(())
+    }
+
     /// Container init, new mount namespace, still on the host's root: build the container's
     /// tree under the rootfs, then switch root into it.
     pub fn apply(&self) -> Result<()> {
-        self.mount_all()?;
-        self.finish()
+        let at = self.mount_all()?;
+        self.finish(&at)
     }
 
     /// The first part of [`RootfsPlan::apply`]: propagation of /, the rootfs bind, the mounts of
     /// config.json and the devices. As runc, the createRuntime and createContainer hooks run
     /// after this and before [`RootfsPlan::finish`] (runtime-spec: "after the mount namespace was
     /// created and set up", "before pivot_root").
-    pub fn mount_all(&self) -> Result<()> {
-        mount(None::<&str>, "/", None::<&str>, self.root_propagation, None::<&str>)
-            .context("setting propagation of / in the container's mount namespace")?;
-        // pivot_root needs the new root to be a mount point.
-        mount(Some(&self.rootfs), &self.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .with_context(|| format!("bind-mounting rootfs {} onto itself", self.rootfs.display()))?;
+    /// Returns where the rootfs is mounted in the container's namespace: its own path, or
+    /// [`STAGE`] when the container's root cannot reach that path.
+    pub fn mount_all(&self) -> Result<PathBuf> {
+        let mut at = self.rootfs.clone();
+        if !self.shared_mount_ns {
+            mount(None::<&str>, "/", None::<&str>, self.root_propagation, None::<&str>)
+                .context("setting propagation of / in the container's mount namespace")?;
+            // pivot_root needs the new root to be a mount point.
+            let bind =
+                mount(Some(&self.rootfs), &self.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>);
+            match (bind, &self.rootfs_tree) {
+                (Ok(()), _) => {}
+                // A user namespace whose root may not enter the bundle (a 0700 directory of the
+                // host's root): attach the runtime's clone of the rootfs at STAGE instead.
+                (Err(Errno::EACCES), Some(tree)) => {
+                    let stage = own_fd(
+                        open(STAGE, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                            .with_context(|| format!("opening {STAGE} to attach the rootfs"))?,
+                    );
+                    crate::sys::fs::move_mount_onto(tree.as_fd(), stage.as_fd()).with_context(|| {
+                        format!("attaching rootfs {} (cloned by the runtime) at {STAGE}", self.rootfs.display())
+                    })?;
+                    at = PathBuf::from(STAGE);
+                }
+                (Err(e), _) => {
+                    return Err(Error::sys(e, format!("bind-mounting rootfs {} onto itself", self.rootfs.display())))
+                }
+            }
+        }
         let root = own_fd(
-            open(&self.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            open(&at, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
                 .with_context(|| format!("opening rootfs {}", self.rootfs.display()))?,
         );
         for m in &self.mounts {
@@ -296,14 +357,14 @@ impl RootfsPlan {
                 self.create_device(&root, d)?;
             }
         }
-        Ok(())
+        Ok(at)
     }
 
     /// The rest after [`RootfsPlan::mount_all`] (and the createRuntime/createContainer hooks):
     /// sysctls, masked and read-only paths, cwd, pivot_root, the read-only root, late propagation.
-    pub fn finish(&self) -> Result<()> {
+    pub fn finish(&self, at: &Path) -> Result<()> {
         let root = own_fd(
-            open(&self.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            open(at, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
                 .with_context(|| format!("opening rootfs {}", self.rootfs.display()))?,
         );
         for (k, v) in &self.sysctl {
@@ -334,7 +395,7 @@ impl RootfsPlan {
                 })?;
         }
         drop(root);
-        self.switch_root()?;
+        self.switch_root(at)?;
         if self.readonly_root {
             remount_keep_flags(Path::new("/"), MsFlags::MS_RDONLY).context("remounting the root read-only")?;
         }
@@ -585,8 +646,14 @@ impl RootfsPlan {
         Ok(())
     }
 
-    fn switch_root(&self) -> Result<()> {
-        let root = &self.rootfs;
+    fn switch_root(&self, root: &Path) -> Result<()> {
+        if self.shared_mount_ns {
+            // The caller's namespace: only our own root changes.
+            chdir(root).with_context(|| format!("entering rootfs {}", root.display()))?;
+            chroot(".").with_context(|| format!("chroot into rootfs {}", root.display()))?;
+            chdir("/").context("entering / after chroot")?;
+            return Ok(());
+        }
         if self.no_pivot {
             hide_host_proc_sys(root)?;
             chdir(root).with_context(|| format!("entering rootfs {}", root.display()))?;
@@ -612,6 +679,10 @@ impl RootfsPlan {
         Ok(())
     }
 }
+
+/// Where the rootfs is attached in the container's mount namespace when the container's root
+/// cannot reach its path (see [`RootfsPlan::mount_all`]); covered only in that namespace.
+pub const STAGE: &str = "/tmp";
 
 /// A read-only /dev (tmpfs or bind) or tmpfs is mounted read-write first and made read-only in
 /// [`RootfsPlan::finish`], as runc does: device nodes, mounts under /dev and tmpcopyup content
