@@ -83,6 +83,38 @@ def test_tmpfs_tmpcopyup_read_only_root(ct):
     assert out.split() == ["kept", "writable", "ro-root"], (out, err)
 
 
+def test_tmpfs_tmpcopyup_read_only_tmpfs(ct):
+    # "ro" with tmpcopyup: the content is copied first, then the tmpfs is made read-only;
+    # seen from the host through the created init's root
+    host = _image_dir(ct, "/data")
+    ct.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                "options": PODMAN_TMPFS + ["ro"]})
+    ct.config["process"]["args"] = ["/bin/sh", "-c", "cat /data/f; echo x > /data/new || echo ro"]
+    ct.create()
+    seen = "/proc/%d/root/data" % ct.pid
+    with open(os.path.join(seen, "f")) as f:
+        assert f.read() == "from the image\n"
+    assert os.readlink(os.path.join(seen, "l")) == "f"
+    assert os.stat(seen).st_dev != os.stat(host).st_dev
+    ct.start()
+    ct.wait_stopped()
+    assert ct.output().splitlines() == ["from the image", "ro"], ct.errors()
+
+
+def test_tmpfs_tmpcopyup_xattrs(ct):
+    # user.* xattrs of the image's files come along (tmpfs keeps them)
+    host = _image_dir(ct, "/data")
+    os.setxattr(os.path.join(host, "f"), "user.origin", b"image")
+    os.setxattr(os.path.join(host, "sub"), "user.origin", b"dir")
+    ct.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                "options": PODMAN_TMPFS})
+    ct.create()
+    seen = "/proc/%d/root/data" % ct.pid
+    assert os.stat(seen).st_dev != os.stat(host).st_dev
+    assert os.getxattr(os.path.join(seen, "f"), "user.origin") == b"image"
+    assert os.getxattr(os.path.join(seen, "sub"), "user.origin") == b"dir"
+
+
 # -- 2. tmpfs mode= ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("existing", [False, True], ids=["new-dir", "image-dir"])
@@ -98,6 +130,16 @@ def test_tmpfs_mode_is_root_mode(ct, mode, existing):
         assert "mode=%s" % mode in mount_at(r, "/mnt/m")["super_options"]
     # root without CAP_DAC_OVERRIDE (runc's default capabilities) obeys the mode
     assert r["create"]["/mnt/m"] == ("EACCES" if mode == "444" else "ok")
+
+
+def test_tmpfs_mode_with_tmpcopyup(ct):
+    # podman --tmpfs /data:mode=444 (podman adds tmpcopyup): the copy goes in, the root is 444
+    _image_dir(ct, "/data")
+    ct.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                "options": PODMAN_TMPFS + ["mode=444"]})
+    r = ct.report("--stat", "/data", "--read", "/data")
+    assert r["stat"]["/data"]["perm"] == "444", r["stat"]
+    assert sorted(r["read"]["/data"]["entries"]) == ["f", "l", "sub"], r["read"]
 
 
 def test_tmpfs_without_mode_keeps_image_dir_mode(ct):
