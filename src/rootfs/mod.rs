@@ -228,12 +228,11 @@ impl RootfsPlan {
         let needs_cgroup =
             mounts.iter().any(|m| m.fstype.as_deref() == Some("cgroup") || m.fstype.as_deref() == Some("cgroup2"));
         let (cgroup_v1, cgroup_v2_path) = if needs_cgroup { cgroup_binds(cgroup_path)? } else { (Vec::new(), None) };
+        // Only a fallback (see mount_all): without it the bind by path is tried and its error
+        // reported.
         let rootfs_tree = if userns {
             let c = resolve::path_cstr(&rootfs)?;
-            Some(Arc::new(
-                crate::sys::fs::open_tree_detached(&c, true)
-                    .with_context(|| format!("cloning rootfs {}", rootfs.display()))?,
-            ))
+            crate::sys::fs::open_tree_detached(&c, true).ok().map(Arc::new)
         } else {
             None
         };
@@ -325,6 +324,10 @@ impl RootfsPlan {
                         format!("attaching rootfs {} (cloned by the runtime) at {STAGE}", self.rootfs.display())
                     })?;
                     at = PathBuf::from(STAGE);
+                    // A clone of a shared host mount is its peer: make it what the bind in our
+                    // (already rslave) namespace would have been.
+                    mount(None::<&str>, &at, None::<&str>, self.root_propagation, None::<&str>)
+                        .context("setting propagation of the attached rootfs")?;
                 }
                 (Err(e), _) => {
                     return Err(Error::sys(e, format!("bind-mounting rootfs {} onto itself", self.rootfs.display())))
@@ -447,6 +450,17 @@ impl RootfsPlan {
             if let Some(tree) = &m.detached {
                 crate::sys::fs::move_mount_onto(tree.as_fd(), target.as_fd())
                     .context("attaching the bind source cloned by the runtime")?;
+                // The clone of a shared host mount is its peer: make it a slave, as a bind made
+                // from our rslave namespace is (mounts in the container must not reach the host).
+                let attached = reopen(root, &m.dest)?;
+                mount(
+                    None::<&str>,
+                    &fd_path(attached.as_fd()),
+                    None::<&str>,
+                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .context("making the attached bind source a slave")?;
             } else {
                 let flags = MsFlags::MS_BIND | (m.opts.flags & MsFlags::MS_REC);
                 mount(m.source.as_deref(), &fd_path(target.as_fd()), None::<&str>, flags, None::<&str>)?;
