@@ -62,7 +62,8 @@ impl MountOptions {
 }
 
 /// Every option [`parse`] turns into mount flags, a propagation change or a recursive attribute
-/// (what `husk features` lists as mountOptions). "idmap"/"ridmap" are parsed but not supported
+/// (what `husk features` lists as mountOptions), and "tmpcopyup" (tmpfs only; ignored elsewhere, as
+/// runc). "idmap"/"ridmap" are parsed but not supported
 /// yet, so they are not listed; anything else is passed to the filesystem as data.
 pub const KNOWN_OPTIONS: &[&str] = &[
     "async",
@@ -123,6 +124,7 @@ pub const KNOWN_OPTIONS: &[&str] = &[
     "suid",
     "symfollow",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -255,6 +257,7 @@ mod tests {
     fn known_options_are_all_understood() {
         for o in KNOWN_OPTIONS {
             let known = *o == "defaults"
+                || *o == "tmpcopyup"
                 || flag_option(o).is_some()
                 || propagation_option(o).is_some()
                 || recursive_option(o).is_some();
