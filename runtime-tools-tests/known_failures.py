@@ -85,6 +85,16 @@ KNOWN_FAILURES = {
         "test_io_weight_device": "runc 1.1.5 writes blockIO.weightDevice to io.bfq.weight only; without BFQ (the guest's disk uses mq-deadline, io cost control enabled) it is silently dropped",
     },
     "crun": {
+        "test_tmpfs_tmpcopyup_copies_image_content": "crun 1.8.1 copies the content but leaves the tmpfs root at tmpfs's default 1777, not the covered directory's mode (0750) as runc and husk",
+        "test_tmpfs_without_mode_keeps_image_dir_mode": "crun 1.8.1 leaves a tmpfs root at tmpfs's default 1777, not the covered directory's mode (runc and husk keep the image dir's 1770)",
+        "test_dev_bind_read_only": "crun 1.8.1 fails a read-only /dev bind: 'failed open()ing /dev/null: No such file or directory'",
+        "test_proc_sys_symlink_refused[self-proc]": "crun 1.8.1 refuses too, in its own words: 'the target `/proc` is invalid: Not a directory' (the case checks runc's)",
+        "test_proc_sys_symlink_refused[self-sys]": "crun 1.8.1 refuses too, in its own words: 'the target `/sys` is invalid: Not a directory'",
+        "test_proc_sys_symlink_refused[elsewhere-proc]": "crun 1.8.1 refuses too, in its own words: 'the target `/proc` is invalid: Not a directory'",
+        "test_proc_sys_symlink_refused[elsewhere-sys]": "crun 1.8.1 refuses too, in its own words: 'the target `/sys` is invalid: Not a directory'",
+        "test_no_mount_namespace_masked_paths_refused": "crun 1.8.1 accepts maskedPaths without a mount namespace of the container's own (runc refuses: 'unable to restrict sys entries without a private MNT namespace')",
+        "test_userns_inaccessible_bundle[pivot]": "crun 1.8.1 works on the rootfs path as the mapped root: 'make `rootfs` private: Permission denied'",
+        "test_userns_inaccessible_bundle[no-pivot]": "crun 1.8.1 works on the rootfs path as the mapped root: 'make `rootfs` private: Permission denied'",
         # test_cgroups.py
         "test_device_rules_are_enforced": "crun 1.8.1's default v1 device allow list has c 5:1 (/dev/console) and lacks c 10:200 (/dev/net/tun); runc's is the other way round",
         "test_device_rules_with_other_limits": "crun 1.8.1's default v1 device allow list has c 5:1 (/dev/console) and lacks c 10:200 (/dev/net/tun); runc's is the other way round",
