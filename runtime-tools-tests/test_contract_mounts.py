@@ -272,7 +272,12 @@ def test_no_mount_namespace(ct):
 def test_no_mount_namespace_masked_paths_refused(env, ct):
     _no_mount_ns(ct)
     ct.config["linux"]["maskedPaths"] = ["/proc/kcore"]
-    p = ct.create(check=False)
+    try:
+        p = ct.create(check=False)
+    finally:  # a runtime that goes ahead mounts in our namespace
+        ct.delete(force=True, check=False)
+        _umount_all(os.path.join(ct.rootfs, "proc"))
+        _umount_all(ct.rootfs)
     assert p.returncode == 1
     assert "unable to restrict sys entries without a private MNT namespace" in p.stderr_text
     assert not leftovers(env, ct)
