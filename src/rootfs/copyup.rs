@@ -99,3 +99,38 @@ fn finish_fd(src: &OwnedFd, dst: &OwnedFd, uid: Uid, gid: Gid, perm: Mode, times
     futimens(dst.as_raw_fd(), &times.0, &times.1)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+
+    fn dir_fd(p: &std::path::Path) -> OwnedFd {
+        own_fd(nix::fcntl::open(p, OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).unwrap())
+    }
+
+    #[test]
+    fn copies_content_modes_links_and_nested_dirs() {
+        let base = std::env::temp_dir().join(format!("husk-copyup-{}", std::process::id()));
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        std::fs::create_dir_all(src.join("sub/deeper")).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        std::fs::write(src.join("f"), b"content").unwrap();
+        std::fs::set_permissions(src.join("f"), std::fs::Permissions::from_mode(0o4750)).unwrap();
+        std::fs::write(src.join("sub/deeper/g"), b"nested").unwrap();
+        std::fs::set_permissions(src.join("sub"), std::fs::Permissions::from_mode(0o711)).unwrap();
+        symlink("/outside/of/the/root", src.join("abs")).unwrap();
+        copy_dir(dir_fd(&src).as_fd(), dir_fd(&dst).as_fd()).unwrap();
+        assert_eq!(std::fs::read(dst.join("f")).unwrap(), b"content");
+        assert_eq!(std::fs::metadata(dst.join("f")).unwrap().mode() & 0o7777, 0o4750);
+        assert_eq!(std::fs::metadata(dst.join("sub")).unwrap().mode() & 0o7777, 0o711);
+        assert_eq!(std::fs::read(dst.join("sub/deeper/g")).unwrap(), b"nested");
+        // copied as a link, never followed
+        assert_eq!(std::fs::read_link(dst.join("abs")).unwrap(), std::path::Path::new("/outside/of/the/root"));
+        assert_eq!(
+            std::fs::metadata(src.join("f")).unwrap().modified().unwrap(),
+            std::fs::metadata(dst.join("f")).unwrap().modified().unwrap()
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}
