@@ -64,6 +64,7 @@ pub fn prepare(state_dir: &Path, index: usize) -> Result<(MountOp, CString)> {
         fstype: None,
         opts: crate::rootfs::options::parse(&opts),
         source_is_file: false,
+        detached: None,
     };
     let env = CString::new(format!("NOTIFY_SOCKET={CONTAINER_DIR}/{SOCKET}")).expect("no NUL");
     Ok((op, env))

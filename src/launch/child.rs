@@ -83,7 +83,7 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     // 8. The filesystem, first part: mounts and devices under the rootfs (umask 0 for the
     //    modes of what we create, as the spec gives them).
     let umask = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    plan.rootfs.mount_all()?;
+    let rootfs_at = plan.rootfs.mount_all()?;
     // 9. Hooks, once the namespaces and mounts exist and before pivot_root (as runc):
     //    prestart/createRuntime run by the runtime in its namespaces, then createContainer
     //    here in ours, with the caller's umask.
@@ -106,7 +106,7 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     }
     // 10. The filesystem, second part: sysctls (through the container's procfs),
     //     masked/readonly paths, pivot_root.
-    plan.rootfs.finish()?;
+    plan.rootfs.finish(&rootfs_at)?;
     if late_go {
         fds.sync.expect(Msg::Go)?;
     }

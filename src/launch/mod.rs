@@ -81,9 +81,10 @@ impl InitPlan {
         let linux = spec.linux().as_ref().ok_or_else(|| Error::invalid_spec("linux: missing"))?;
         let process = spec.process().as_ref().ok_or_else(|| Error::invalid_spec("process: missing"))?;
         let ns = NsPlan::from_spec(linux)?;
-        if !ns.new_mount && !ns.joins.iter().any(|j| j.kind == oci_spec::runtime::LinuxNamespaceType::Mount) {
-            return Err(Error::invalid_spec("linux.namespaces: a mount namespace is required to set up the rootfs"));
-        }
+        // Without a mount namespace of its own the container shares the caller's: the rootfs is
+        // set up there and entered with chroot (as runc does), see RootfsPlan::shared_mount_ns.
+        let shared_mount_ns =
+            !ns.new_mount && !ns.joins.iter().any(|j| j.kind == oci_spec::runtime::LinuxNamespaceType::Mount);
         let userns = ns.new_user || ns.joins.iter().any(|j| j.kind == oci_spec::runtime::LinuxNamespaceType::User);
         let mut rootfs = RootfsPlan::from_spec(
             spec,
@@ -94,6 +95,9 @@ impl InitPlan {
             ns.new_cgroup,
             input.cgroup_path,
         )?;
+        if shared_mount_ns {
+            rootfs.share_mount_ns()?;
+        }
         rootfs.cwd = Some(process.cwd().clone());
         let mut sysctl: Vec<(String, String)> = linux.sysctl().clone().unwrap_or_default().into_iter().collect();
         sysctl.sort();

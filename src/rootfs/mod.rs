@@ -3,11 +3,13 @@
 //! [`RootfsPlan::apply`] runs in the container init, in its new mount namespace, before the
 //! root changes. Every destination is resolved inside the rootfs (see [`resolve`]).
 
+pub mod copyup;
 pub mod options;
 pub mod resolve;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
@@ -31,6 +33,11 @@ pub struct MountOp {
     pub opts: MountOptions,
     /// For bind mounts: whether the source is a file (the destination is then a file).
     pub source_is_file: bool,
+    /// In a new user namespace: the bind source as a detached mount made by the runtime (with
+    /// the caller's rights) before the fork, attached in the container's namespace with
+    /// move_mount. The container's root may not be able to reach the source's path (a 0700
+    /// directory of the host's root), as with runc's mount source fds.
+    pub detached: Option<Arc<OwnedFd>>,
 }
 
 /// A device node to create in /dev.
@@ -69,8 +76,13 @@ pub struct RootfsPlan {
     pub readonly: Vec<PathBuf>,
     pub readonly_root: bool,
     pub no_pivot: bool,
+    /// The container has no mount namespace of its own (see [`RootfsPlan::share_mount_ns`]).
+    pub shared_mount_ns: bool,
     /// In a new user namespace: device nodes are bind-mounted from the host instead of mknod.
     pub userns: bool,
+    /// In a new user namespace: a detached clone of the rootfs made by the runtime, attached in
+    /// the container's namespace when its root cannot reach the rootfs by path.
+    pub rootfs_tree: Option<Arc<OwnedFd>>,
     /// For `cgroup` mounts on a v1 host: the container's cgroup in each hierarchy.
     pub cgroup_v1: Vec<CgroupBind>,
     /// For `cgroup` mounts on a v2 host: the container's cgroup dir (bind when no cgroup ns).
@@ -128,6 +140,7 @@ impl RootfsPlan {
             let dest = PathBuf::from("/").join(m.destination());
             let mut source = m.source().clone();
             let mut source_is_file = false;
+            let mut detached = None;
             if is_bind {
                 let src = source
                     .as_ref()
@@ -140,13 +153,19 @@ impl RootfsPlan {
                     )
                 })?;
                 source_is_file = !meta.is_dir();
+                if userns {
+                    let c = resolve::path_cstr(&abs)?;
+                    let fd = crate::sys::fs::open_tree_detached(&c, opts.flags.contains(MsFlags::MS_REC))
+                        .with_context(|| format!("mounts[{i}]: cloning bind source {}", abs.display()))?;
+                    detached = Some(Arc::new(fd));
+                }
                 source = Some(abs);
             }
             if dest == Path::new("/dev") {
                 dev_mounted = true;
                 dev_is_bind = is_bind;
             }
-            mounts.push(MountOp { index: i, dest, source, fstype, opts, source_is_file });
+            mounts.push(MountOp { index: i, dest, source, fstype, opts, source_is_file, detached });
         }
         let mut devices = Vec::new();
         for (i, d) in linux.and_then(|l| l.devices().as_ref()).map(Vec::as_slice).unwrap_or_default().iter().enumerate()
@@ -209,6 +228,14 @@ impl RootfsPlan {
         let needs_cgroup =
             mounts.iter().any(|m| m.fstype.as_deref() == Some("cgroup") || m.fstype.as_deref() == Some("cgroup2"));
         let (cgroup_v1, cgroup_v2_path) = if needs_cgroup { cgroup_binds(cgroup_path)? } else { (Vec::new(), None) };
+        // Only a fallback (see mount_all): without it the bind by path is tried and its error
+        // reported.
+        let rootfs_tree = if userns {
+            let c = resolve::path_cstr(&rootfs)?;
+            crate::sys::fs::open_tree_detached(&c, true).ok().map(Arc::new)
+        } else {
+            None
+        };
         Ok(RootfsPlan {
             rootfs,
             root_propagation,
@@ -230,6 +257,8 @@ impl RootfsPlan {
                 .collect(),
             readonly_root: spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false),
             no_pivot,
+            shared_mount_ns: false,
+            rootfs_tree,
             userns,
             cgroup_v1,
             cgroup_v2_path,
@@ -239,25 +268,74 @@ impl RootfsPlan {
         })
     }
 
+    /// The container shares the caller's mount namespace (`linux.namespaces` has no `mount`):
+    /// as runc, its mounts are made under the rootfs in that namespace and the init enters the
+    /// rootfs with chroot. Unlike runc, husk never changes the propagation of the caller's `/`,
+    /// never binds the rootfs onto itself there (chroot needs no mount point) and never pivots
+    /// or moves mounts over the caller's `/` (runc's --no-pivot would move the rootfs over the
+    /// host's `/`). Masked and read-only paths are refused (as runc); root.readonly is not
+    /// applied (as runc).
+    pub fn share_mount_ns(&mut self) -> Result<()> {
+        if !self.masked.is_empty() || !self.readonly.is_empty() {
+            // runc's words.
+            return Err(Error::invalid_spec(
+                "linux.maskedPaths, linux.readonlyPaths: unable to restrict sys entries without a private MNT namespace",
+            ));
+        }
+        // As runc (which skips its finalizeRootfs without a mount namespace), root.readonly
+        // is not applied: remounting would change a mount of the caller's namespace.
+        self.readonly_root = false;
+        self.shared_mount_ns = true;
+        self.late_propagation = None;
+        Ok(())
+    }
+
     /// Container init, new mount namespace, still on the host's root: build the container's
     /// tree under the rootfs, then switch root into it.
     pub fn apply(&self) -> Result<()> {
-        self.mount_all()?;
-        self.finish()
+        let at = self.mount_all()?;
+        self.finish(&at)
     }
 
     /// The first part of [`RootfsPlan::apply`]: propagation of /, the rootfs bind, the mounts of
     /// config.json and the devices. As runc, the createRuntime and createContainer hooks run
     /// after this and before [`RootfsPlan::finish`] (runtime-spec: "after the mount namespace was
     /// created and set up", "before pivot_root").
-    pub fn mount_all(&self) -> Result<()> {
-        mount(None::<&str>, "/", None::<&str>, self.root_propagation, None::<&str>)
-            .context("setting propagation of / in the container's mount namespace")?;
-        // pivot_root needs the new root to be a mount point.
-        mount(Some(&self.rootfs), &self.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .with_context(|| format!("bind-mounting rootfs {} onto itself", self.rootfs.display()))?;
+    /// Returns where the rootfs is mounted in the container's namespace: its own path, or
+    /// [`STAGE`] when the container's root cannot reach that path.
+    pub fn mount_all(&self) -> Result<PathBuf> {
+        let mut at = self.rootfs.clone();
+        if !self.shared_mount_ns {
+            mount(None::<&str>, "/", None::<&str>, self.root_propagation, None::<&str>)
+                .context("setting propagation of / in the container's mount namespace")?;
+            // pivot_root needs the new root to be a mount point.
+            let bind =
+                mount(Some(&self.rootfs), &self.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>);
+            match (bind, &self.rootfs_tree) {
+                (Ok(()), _) => {}
+                // A user namespace whose root may not enter the bundle (a 0700 directory of the
+                // host's root): attach the runtime's clone of the rootfs at STAGE instead.
+                (Err(Errno::EACCES), Some(tree)) => {
+                    let stage = own_fd(
+                        open(STAGE, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                            .with_context(|| format!("opening {STAGE} to attach the rootfs"))?,
+                    );
+                    crate::sys::fs::move_mount_onto(tree.as_fd(), stage.as_fd()).with_context(|| {
+                        format!("attaching rootfs {} (cloned by the runtime) at {STAGE}", self.rootfs.display())
+                    })?;
+                    at = PathBuf::from(STAGE);
+                    // A clone of a shared host mount is its peer: make it what the bind in our
+                    // (already rslave) namespace would have been.
+                    mount(None::<&str>, &at, None::<&str>, self.root_propagation, None::<&str>)
+                        .context("setting propagation of the attached rootfs")?;
+                }
+                (Err(e), _) => {
+                    return Err(Error::sys(e, format!("bind-mounting rootfs {} onto itself", self.rootfs.display())))
+                }
+            }
+        }
         let root = own_fd(
-            open(&self.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            open(&at, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
                 .with_context(|| format!("opening rootfs {}", self.rootfs.display()))?,
         );
         for m in &self.mounts {
@@ -282,14 +360,14 @@ impl RootfsPlan {
                 self.create_device(&root, d)?;
             }
         }
-        Ok(())
+        Ok(at)
     }
 
     /// The rest after [`RootfsPlan::mount_all`] (and the createRuntime/createContainer hooks):
     /// sysctls, masked and read-only paths, cwd, pivot_root, the read-only root, late propagation.
-    pub fn finish(&self) -> Result<()> {
+    pub fn finish(&self, at: &Path) -> Result<()> {
         let root = own_fd(
-            open(&self.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            open(at, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
                 .with_context(|| format!("opening rootfs {}", self.rootfs.display()))?,
         );
         for (k, v) in &self.sysctl {
@@ -307,8 +385,20 @@ impl RootfsPlan {
             ensure_in_root(root.as_fd(), cwd, Create::Dir)
                 .with_context(|| format!("creating cwd {} in rootfs {}", cwd.display(), self.rootfs.display()))?;
         }
+        for m in self.mounts.iter().filter(|m| delays_readonly(m)) {
+            let flags = if m.opts.is_bind() {
+                m.opts.bind_remount_flags()
+            } else {
+                m.opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+            };
+            reopen(&root, &m.dest)
+                .and_then(|fd| remount_keep_flags(&fd_path(fd.as_fd()), flags | MsFlags::MS_RDONLY))
+                .with_context(|| {
+                    format!("remounting {} read-only in rootfs {}", m.dest.display(), self.rootfs.display())
+                })?;
+        }
         drop(root);
-        self.switch_root()?;
+        self.switch_root(at)?;
         if self.readonly_root {
             remount_keep_flags(Path::new("/"), MsFlags::MS_RDONLY).context("remounting the root read-only")?;
         }
@@ -324,14 +414,58 @@ impl RootfsPlan {
             return self.mount_cgroup(root, m);
         }
         let is_bind = m.opts.is_bind();
+        if !is_bind && (fstype == "proc" || fstype == "sysfs") {
+            // As runc: never mount procfs or sysfs through a symlink of the image (a link to
+            // itself, or to a place where masking would then miss it).
+            if let Ok(fd) = open_in_root(root.as_fd(), &m.dest, libc::O_PATH | libc::O_NOFOLLOW) {
+                if !resolve::is_dir(&fd) {
+                    return Err(Error::new(
+                        crate::Kind::System,
+                        format!("filesystem {fstype:?} must be mounted on ordinary directory"),
+                    ));
+                }
+            }
+        }
+        let tmpfs = !is_bind && fstype == "tmpfs";
+        // The directory a tmpfs covers, opened before the mount: its mode becomes the tmpfs
+        // root's unless `mode=` is given (as runc), its content is what tmpcopyup copies.
+        let covered = if tmpfs {
+            open_in_root(root.as_fd(), &m.dest, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC).ok()
+        } else {
+            None
+        };
         let create = if is_bind && m.source_is_file { Create::File } else { Create::Dir };
         let target = ensure_in_root(root.as_fd(), &m.dest, create)?;
-        let data = m.opts.data_string();
+        let mut data = m.opts.data_string();
+        if let (Some(dir), false) = (&covered, m.opts.has_mode()) {
+            let st = nix::sys::stat::fstat(dir.as_raw_fd()).context("reading the mode of the covered directory")?;
+            let sep = if data.is_empty() { "" } else { "," };
+            data = format!("mode={:o}{sep}{data}", st.st_mode & 0o7777);
+        }
         let data = if data.is_empty() { None } else { Some(data.as_str()) };
+        // Read-only /dev and tmpfs mounts are made read-only at the end (finish): devices,
+        // submounts and copied content go in first.
+        let late_ro = if delays_readonly(m) { MsFlags::MS_RDONLY } else { MsFlags::empty() };
         if is_bind {
-            let flags = MsFlags::MS_BIND | (m.opts.flags & MsFlags::MS_REC);
-            mount(m.source.as_deref(), &fd_path(target.as_fd()), None::<&str>, flags, None::<&str>)?;
-            let extra = m.opts.bind_remount_flags();
+            if let Some(tree) = &m.detached {
+                crate::sys::fs::move_mount_onto(tree.as_fd(), target.as_fd())
+                    .context("attaching the bind source cloned by the runtime")?;
+                // The clone of a shared host mount is its peer: make it a slave, as a bind made
+                // from our rslave namespace is (mounts in the container must not reach the host).
+                let attached = reopen(root, &m.dest)?;
+                mount(
+                    None::<&str>,
+                    &fd_path(attached.as_fd()),
+                    None::<&str>,
+                    MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                    None::<&str>,
+                )
+                .context("making the attached bind source a slave")?;
+            } else {
+                let flags = MsFlags::MS_BIND | (m.opts.flags & MsFlags::MS_REC);
+                mount(m.source.as_deref(), &fd_path(target.as_fd()), None::<&str>, flags, None::<&str>)?;
+            }
+            let extra = m.opts.bind_remount_flags() & !late_ro;
             if !extra.is_empty() {
                 let mounted = reopen(root, &m.dest)?;
                 remount_keep_flags(&fd_path(mounted.as_fd()), extra)?;
@@ -342,7 +476,7 @@ impl RootfsPlan {
                 return Err(Error::sys(Errno::ENOTDIR, "destination is not a directory"));
             }
             let source = m.source.as_deref().map(Path::as_os_str).unwrap_or(std::ffi::OsStr::new(fstype));
-            let flags = m.opts.flags & !(MsFlags::MS_REMOUNT);
+            let flags = m.opts.flags & !(MsFlags::MS_REMOUNT | late_ro);
             let res = mount(Some(source), &fd_path(target.as_fd()), Some(fstype), flags, data);
             match res {
                 // sysfs in a network namespace we don't own: fall back to a read-only rbind
@@ -355,6 +489,12 @@ impl RootfsPlan {
                     MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
                 )?,
                 r => r?,
+            }
+            if let (Some(image), true) = (&covered, m.opts.copyup) {
+                let fresh = open_in_root(root.as_fd(), &m.dest, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .map_err(|e| Error::sys(e, "tmpcopyup: opening the new tmpfs"))?;
+                copyup::copy_dir(image.as_fd(), fresh.as_fd())
+                    .context("tmpcopyup: copying the image's content into the tmpfs")?;
             }
         }
         if m.opts.rec_set != 0 || m.opts.rec_clr != 0 || !m.opts.propagation.is_empty() {
@@ -495,9 +635,16 @@ impl RootfsPlan {
         Ok(())
     }
 
-    fn switch_root(&self) -> Result<()> {
-        let root = &self.rootfs;
+    fn switch_root(&self, root: &Path) -> Result<()> {
+        if self.shared_mount_ns {
+            // The caller's namespace: only our own root changes.
+            chdir(root).with_context(|| format!("entering rootfs {}", root.display()))?;
+            chroot(".").with_context(|| format!("chroot into rootfs {}", root.display()))?;
+            chdir("/").context("entering / after chroot")?;
+            return Ok(());
+        }
         if self.no_pivot {
+            hide_host_proc_sys(root)?;
             chdir(root).with_context(|| format!("entering rootfs {}", root.display()))?;
             mount(Some(root), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
                 .with_context(|| format!("moving rootfs {} to /", root.display()))?;
@@ -520,6 +667,79 @@ impl RootfsPlan {
         chdir("/").context("entering the new root")?;
         Ok(())
     }
+}
+
+/// Where the rootfs is attached in the container's mount namespace when the container's root
+/// cannot reach its path (see [`RootfsPlan::mount_all`]); covered only in that namespace.
+pub const STAGE: &str = "/tmp";
+
+/// A read-only /dev (tmpfs or bind) or tmpfs is mounted read-write first and made read-only in
+/// [`RootfsPlan::finish`], as runc does: device nodes, mounts under /dev and tmpcopyup content
+/// must be created in it before.
+fn delays_readonly(m: &MountOp) -> bool {
+    m.opts.flags.contains(MsFlags::MS_RDONLY)
+        && (m.dest == Path::new("/dev") || (!m.opts.is_bind() && m.fstype.as_deref() == Some("tmpfs")))
+}
+
+/// Before `--no-pivot` moves the rootfs over `/`: detach every full procfs and sysfs mount of
+/// the namespace outside the rootfs (covering it with an empty tmpfs where detaching is not
+/// allowed), as runc 1.1.5 does. The host's mounts stay in the namespace under the chroot;
+/// a fully visible procfs there would let the container mount a fresh, unmasked one (the
+/// kernel only checks that some full mount of the filesystem type exists in the namespace).
+fn hide_host_proc_sys(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
+    let mut targets = Vec::new();
+    for line in info.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let fstype = post.split(' ').next().unwrap_or("");
+        let mut fields = pre.split(' ').skip(3);
+        let (Some(fs_root), Some(mount_point)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if (fstype != "proc" && fstype != "sysfs") || fs_root != "/" {
+            continue;
+        }
+        let mount_point = PathBuf::from(unescape_mountinfo(mount_point));
+        if !mount_point.starts_with(rootfs) {
+            targets.push(mount_point);
+        }
+    }
+    for p in targets {
+        let what = || format!("hiding the host's {} from the --no-pivot container", p.display());
+        match mount(None::<&str>, &p, None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>) {
+            // Already gone with a parent detached before.
+            Err(Errno::ENOENT) => continue,
+            r => r.with_context(what)?,
+        }
+        match umount2(&p, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(Errno::EINVAL) | Err(Errno::EPERM) => {
+                mount(Some("tmpfs"), &p, Some("tmpfs"), MsFlags::empty(), None::<&str>).with_context(what)?
+            }
+            Err(e) => return Err(Error::sys(e, what())),
+        }
+    }
+    Ok(())
+}
+
+/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    std::ffi::OsString::from_vec(out)
 }
 
 /// Write one sysctl through the container's /proc/sys (resolved inside the rootfs), refusing
@@ -669,4 +889,15 @@ fn cgroup_binds(cgroup_path: &str) -> Result<(Vec<CgroupBind>, Option<PathBuf>)>
         return Ok((v1, v2_root));
     }
     Ok((v1, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/a\\040b\\011c\\134d"), std::ffi::OsString::from("/a b\tc\\d"));
+        assert_eq!(unescape_mountinfo("/plain\\04"), std::ffi::OsString::from("/plain\\04"));
+    }
 }

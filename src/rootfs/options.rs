@@ -21,6 +21,9 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// "idmap" / "ridmap" requested.
     pub idmap: bool,
+    /// "tmpcopyup" (tmpfs only, as runc and crun): the image's content of the destination is
+    /// copied into the fresh tmpfs.
+    pub copyup: bool,
 }
 
 impl Default for MountOptions {
@@ -33,6 +36,7 @@ impl Default for MountOptions {
             rec_clr: 0,
             data: Vec::new(),
             idmap: false,
+            copyup: false,
         }
     }
 }
@@ -46,6 +50,11 @@ impl MountOptions {
         self.data.join(",")
     }
 
+    /// Whether the data string sets the tmpfs root's mode ("mode=1777").
+    pub fn has_mode(&self) -> bool {
+        self.data.iter().any(|d| d.starts_with("mode="))
+    }
+
     /// Flags that need a remount after a bind mount to take effect (bind ignores them).
     pub fn bind_remount_flags(&self) -> MsFlags {
         self.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
@@ -53,7 +62,8 @@ impl MountOptions {
 }
 
 /// Every option [`parse`] turns into mount flags, a propagation change or a recursive attribute
-/// (what `husk features` lists as mountOptions). "idmap"/"ridmap" are parsed but not supported
+/// (what `husk features` lists as mountOptions), and "tmpcopyup" (tmpfs only; ignored elsewhere, as
+/// runc). "idmap"/"ridmap" are parsed but not supported
 /// yet, so they are not listed; anything else is passed to the filesystem as data.
 pub const KNOWN_OPTIONS: &[&str] = &[
     "async",
@@ -114,6 +124,7 @@ pub const KNOWN_OPTIONS: &[&str] = &[
     "suid",
     "symfollow",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -145,6 +156,8 @@ pub fn parse(opts: &[String]) -> MountOptions {
             }
         } else if s == "idmap" || s == "ridmap" {
             o.idmap = true;
+        } else if s == "tmpcopyup" {
+            o.copyup = true;
         } else if s == "defaults" || s.is_empty() {
         } else {
             o.data.push(opt.clone());
@@ -244,6 +257,7 @@ mod tests {
     fn known_options_are_all_understood() {
         for o in KNOWN_OPTIONS {
             let known = *o == "defaults"
+                || *o == "tmpcopyup"
                 || flag_option(o).is_some()
                 || propagation_option(o).is_some()
                 || recursive_option(o).is_some();
@@ -281,6 +295,15 @@ mod tests {
         assert!(o.flags.contains(MsFlags::MS_REC));
         assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC, MsFlags::MS_SHARED]);
         assert_eq!(o.bind_remount_flags(), MsFlags::MS_RDONLY);
+    }
+
+    #[test]
+    fn podman_tmpfs_options() {
+        let o = p(&["rw", "rprivate", "nosuid", "nodev", "tmpcopyup", "size=65536k"]);
+        assert!(o.copyup);
+        assert_eq!(o.data_string(), "size=65536k");
+        assert!(!o.has_mode());
+        assert!(p(&["mode=755"]).has_mode());
     }
 
     #[test]

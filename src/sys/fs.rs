@@ -107,3 +107,84 @@ pub fn open_tree_clone(path: &CStr) -> Result<OwnedFd, Errno> {
     // SAFETY: a fresh fd returned by the kernel, owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
 }
+
+/// Copy the extended attributes of `src` onto `dst` (fds of regular files or directories
+/// opened for reading, not O_PATH), best effort: names the destination filesystem refuses
+/// (a namespace it lacks, a trusted.* name without the right) are skipped.
+pub fn copy_xattrs(src: BorrowedFd, dst: BorrowedFd) -> Result<(), Errno> {
+    const LIMIT: usize = 1 << 20;
+    let mut names = vec![0u8; 1024];
+    let len = loop {
+        // SAFETY: the buffer is valid for `names.len()` bytes.
+        let r = unsafe { libc::flistxattr(src.as_raw_fd(), names.as_mut_ptr().cast(), names.len()) };
+        if r >= 0 {
+            break r as usize;
+        }
+        match Errno::last() {
+            Errno::ERANGE if names.len() < LIMIT => names.resize(names.len() * 8, 0),
+            Errno::ENOTSUP => return Ok(()),
+            e => return Err(e),
+        }
+    };
+    let mut value = vec![0u8; 1024];
+    for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let Ok(name) = std::ffi::CString::new(name) else { continue };
+        let vlen = loop {
+            // SAFETY: `name` is NUL-terminated; the buffer is valid for `value.len()` bytes.
+            let r = unsafe { libc::fgetxattr(src.as_raw_fd(), name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+            if r >= 0 {
+                break Some(r as usize);
+            }
+            match Errno::last() {
+                Errno::ERANGE if value.len() < LIMIT => value.resize(value.len() * 8, 0),
+                // Gone meanwhile, or not readable by us: nothing to copy.
+                _ => break None,
+            }
+        };
+        if let Some(vlen) = vlen {
+            // SAFETY: `name` is NUL-terminated; `value` holds `vlen` initialized bytes.
+            unsafe { libc::fsetxattr(dst.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), vlen, 0) };
+        }
+    }
+    Ok(())
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE of `path` (recursively with `recursive`): a detached copy
+/// of the mount, made with the caller's rights, that a process in another mount and user
+/// namespace can attach with [`move_mount_onto`].
+pub fn open_tree_detached(path: &CStr, recursive: bool) -> Result<OwnedFd, Errno> {
+    let rec = if recursive { libc::AT_RECURSIVE as u32 } else { 0 };
+    // SAFETY: `path` is NUL-terminated; the call takes no other pointers.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec)
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: a fresh fd returned by the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
+}
+
+const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x04;
+const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+
+/// move_mount(2): attach the detached mount `from` (an [`open_tree_detached`] fd) on the
+/// object `to` refers to (an O_PATH fd).
+pub fn move_mount_onto(from: BorrowedFd, to: BorrowedFd) -> Result<(), Errno> {
+    let empty = c"";
+    // SAFETY: both paths are the empty NUL-terminated string, used with the EMPTY_PATH flags.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            empty.as_ptr(),
+            to.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
