@@ -7,10 +7,13 @@ use std::time::{Duration, Instant};
 
 use libcgroups::common::{CgroupManager, FreezerState};
 
-use super::files::read_trimmed;
+use super::files::{read_trimmed, write_file};
 use super::path::systemd_cgroup_path;
 use super::{lib_err, under, Backend, Cgroup, CgroupConfig, CGROUP_ROOT, THAW_TIMEOUT};
 use crate::error::{Context, Error, Kind, Result};
+
+/// How long a v1 freeze keeps writing FROZEN while the freezer reports FREEZING.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Cgroup {
     /// Freeze every process, returning once the freezer reports FROZEN.
@@ -29,23 +32,8 @@ impl Cgroup {
                 let Some(dir) = v1.freezer() else {
                     return Err(Error::new(Kind::System, "the freezer cgroup controller is not mounted"));
                 };
-                let h = v1.hierarchy("freezer").expect("checked by freezer()");
-                if h.rel != self.cfg.path {
-                    // libcgroups would address the freezer at `cfg.path`.
-                    return Err(Error::new(
-                        Kind::System,
-                        format!(
-                            "the freezer hierarchy holds the container at {}, not {}: libcgroups \
-                             addresses one path in every hierarchy",
-                            h.rel, self.cfg.path
-                        ),
-                    ));
-                }
-                // libcgroups' v1 freezer retries until FROZEN, but does not wait for THAWED.
-                v1.lib(&self.cfg)?.freeze(state).map_err(lib_err)?;
-                if state == FreezerState::Thawed {
-                    wait_v1_thawed(dir)?;
-                }
+                // The freezer hierarchy's own directory (it may differ from cfg.path).
+                set_v1_freezer(dir, state)?;
                 Ok(())
             }
             // libcgroups' v2 freezer waits for "frozen 1" in cgroup.events and reads back "0".
@@ -76,6 +64,30 @@ pub fn is_frozen(cfg: &CgroupConfig) -> bool {
             .unwrap_or(false);
     }
     Cgroup::open(cfg).and_then(|c| c.is_frozen()).unwrap_or(false)
+}
+
+/// Write FROZEN or THAWED to a v1 freezer.state and wait until it reads back so: a freeze can
+/// stay FREEZING while a process is in an uninterruptible sleep, so it is written again until
+/// it takes (as runc and libcgroups do), up to [`FREEZE_TIMEOUT`]; a failed freeze is undone.
+fn set_v1_freezer(dir: &Path, state: FreezerState) -> Result<()> {
+    let file = dir.join("freezer.state");
+    if state == FreezerState::Thawed {
+        write_file(&file, "THAWED")?;
+        return wait_v1_thawed(dir);
+    }
+    let deadline = Instant::now() + FREEZE_TIMEOUT;
+    loop {
+        write_file(&file, "FROZEN")?;
+        let s = read_trimmed(&file)?;
+        if s == "FROZEN" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let _ = write_file(&file, "THAWED");
+            return Err(Error::new(Kind::System, format!("freezing: {} is still {s}", file.display())));
+        }
+        sleep(Duration::from_millis(1));
+    }
 }
 
 pub(super) fn wait_v1_thawed(dir: &Path) -> Result<()> {

@@ -1,40 +1,34 @@
-//! Thin glue over libcgroups: create, join, update, freeze, kill and remove a container cgroup.
+//! Create, join, update, freeze, kill and remove a container cgroup.
 //!
 //! Three back ends, chosen by [`Cgroup::open`]:
 //! - **v1 / hybrid** (this machine): every mounted v1 hierarchy (including `name=systemd`) gets a
 //!   directory, and on a hybrid host the cgroup2 hierarchy at /sys/fs/cgroup/unified too, like
-//!   runc. Directory creation, joining, listing, killing and removal are done here (they are a few
-//!   syscalls each and libcgroups' v1 manager costs two procfs parses per controller just to be
-//!   constructed); limits, freezing and stats go through libcgroups' v1 manager, built lazily.
+//!   runc. Everything is done here, each controller in its own hierarchy's directory (a relative
+//!   cgroupsPath puts the container at a different path in each hierarchy when the caller sits in
+//!   different cgroups, as on every systemd v1 host): limits in runc's write order, device rules
+//!   as a minimal transition, freezer, stats. libcgroups' v1 manager is not used: it applies one
+//!   path to every hierarchy, ignores the cgroup2 hierarchy of a hybrid host, rewrites its default
+//!   device rules on every apply, and costs two procfs parses per controller to construct.
 //! - **v2** (unified host): libcgroups' v2 manager for limits, freezing and stats; the directory
 //!   chain (with controllers enabled in each parent's `cgroup.subtree_control`) is created here so
 //!   that limits are in place before any process joins. Device rules: an eBPF program of ours
 //!   ([`crate::devfilter`]; libcgroups' needs C libbpf).
 //! - **systemd** (`--systemd-cgroup`): libcgroups' systemd manager (transient scope over D-Bus).
+//!   It is never chosen by libcgroups on a v1/hybrid host, so husk refuses it there.
 //!
 //! Layout: this file is the [`Cgroup`] facade the commands use; `path` resolves cgroupsPath
-//! per driver; `mounts` finds the hierarchies; `v1`, `v2`, `systemd` are the back ends;
-//! `devices` the v1 device rules, `hugetlb` hybrid hugepage limits, `freezer` pause/resume,
-//! `stats` `events --stats` data, `files` shared cgroupfs helpers.
+//! per driver; `mounts` finds the hierarchies; `v1`, `v2`, `systemd` are the back ends; `limits`
+//! writes v1 limits, `devices` the v1 device rules, `hugetlb` hybrid hugepage limits, `freezer`
+//! pause/resume, `stats` `events --stats` data, `files` shared cgroupfs helpers.
 //!
-//! libcgroups quirks worked around here (each is also noted where it is handled):
-//! - On a hybrid host it builds a v1 manager and ignores the cgroup2 hierarchy entirely: hugetlb,
-//!   which lives there, is reported as "required but not supported", and the container is not
-//!   placed in the unified hierarchy (runc does place it there).
-//! - Its v1 manager applies one path to every hierarchy, so runc's per-hierarchy nesting of a
-//!   relative cgroupsPath under the caller's own cgroups cannot be expressed with it.
-//! - Its v1 devices controller writes the default device rules on every `apply`, whatever the
-//!   resources say, so `apply` is skipped when no resource is set.
-//! - Its v1 network controllers are "required" as soon as `network` is present, even when empty.
-//! - It ignores blkio leafWeight and weightDevice on v1, applies cpu burst only together with
-//!   another cpu field, and writes kernel memory limits that this kernel (≥ 5.16) ignores.
-//! - Its v1 thaw does not wait for THAWED, and its remove neither handles child cgroups nor waits
-//!   for killed processes to leave.
+//! libcgroups v2 quirks are worked around in `v2` (weights, swap); its remove neither handles
+//! child cgroups nor waits for killed processes to leave, so removal is done here for v1 and v2.
 
 mod devices;
 mod files;
 mod freezer;
 mod hugetlb;
+mod limits;
 mod mounts;
 mod path;
 mod stats;
@@ -198,7 +192,7 @@ impl Cgroup {
     /// removed again (a pre-existing cgroup, possibly shared, is left alone and nothing is killed).
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let r = match &self.backend {
-            Backend::V1(v1) => v1.create(&self.cfg, resources),
+            Backend::V1(v1) => v1.create(resources),
             Backend::V2(v2) => v2.create(resources).and_then(|()| match &self.birth_devices {
                 // Programs already on the cgroup (a reused one) would hold for the init, born
                 // in it: replace them now with rules that let it make its nodes.
@@ -238,7 +232,7 @@ impl Cgroup {
     /// Apply new limits to the live cgroup (only the fields that are set are written).
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
         match &self.backend {
-            Backend::V1(v1) => v1.apply(&self.cfg, resources),
+            Backend::V1(v1) => v1.apply(resources),
             Backend::V2(v2) => v2.apply(resources),
             Backend::Systemd(s) => apply_lib(&s.lib, resources),
         }
@@ -373,7 +367,7 @@ impl Cgroup {
     /// hugetlb), read through libcgroups.
     pub fn stats(&self) -> Result<Value> {
         let r = match &self.backend {
-            Backend::V1(v1) => v1.stats(&self.cfg),
+            Backend::V1(v1) => v1.stats(),
             Backend::V2(v2) => v2.lib.stats().map_err(lib_err).map(|s| stats_to_runc(&v2_cpu_ns(s))),
             Backend::Systemd(s) => s.lib.stats().map_err(lib_err).map(|s| stats_to_runc(&v2_cpu_ns(s))),
         };

@@ -130,9 +130,16 @@ pub(super) fn resolve_relative(inner: &str, proc_self_cgroup: &str) -> Result<Cg
         let path = clean_path(&format!("{}/{inner}", own.display()));
         return Ok(CgroupConfig { path, systemd: false, per_hierarchy: BTreeMap::new() });
     }
-    // v1 / hybrid: per hierarchy, under the caller's own cgroup there (runc fs subsysPath).
-    let resolved: Vec<(String, String)> =
-        entries.into_iter().map(|(k, own)| (k, clean_path(&format!("{own}/{inner}")))).collect();
+    // v1 / hybrid: per v1 hierarchy, under the caller's own cgroup there (runc fs subsysPath).
+    // The cgroup2 hierarchy of a hybrid host is not nested: runc puts the container at the
+    // path itself there (its `paths[""]` is the mount point joined with the inner path).
+    let resolved: Vec<(String, String)> = entries
+        .into_iter()
+        .map(|(k, own)| {
+            let p = if k == super::UNIFIED_KEY { format!("/{inner}") } else { format!("{own}/{inner}") };
+            (k, clean_path(&p))
+        })
+        .collect();
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
     for (_, p) in &resolved {
         *count.entry(p).or_default() += 1;
@@ -252,6 +259,10 @@ mod tests {
         let c = resolve_relative("x", "2:cpuacct,cpu:/a\n1:memory:/\n0::/\n").unwrap();
         assert_eq!(c.path, "/x");
         assert_eq!(c.per_hierarchy.get("cpu,cpuacct").map(String::as_str), Some("/a/x"));
+        // A hybrid host's cgroup2 hierarchy is not nested (as runc).
+        let c = resolve_relative("x", "2:cpu:/s\n1:memory:/s\n0::/user.slice/s\n").unwrap();
+        assert_eq!(c.path, "/s/x");
+        assert_eq!(c.per_hierarchy, BTreeMap::from([(String::new(), "/x".to_string())]));
     }
 
     #[test]

@@ -3,19 +3,18 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use libcgroups::common::{CgroupManager, ControllerOpt};
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxResources};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
 use serde_json::Value;
 
-use super::devices::{allows_console, device_rules, write_v1_devices};
+use super::devices::{self, device_rules};
 use super::files::{all_pids, mkdir_leaf, read_trimmed, write_file};
 use super::hugetlb::{apply_hugetlb_unified, hugetlb_stats_v2, validate_page_size};
+use super::limits;
 use super::mounts::CgroupMounts;
-use super::stats::stats_to_runc;
-use super::{lib_err, under, CgroupConfig, CGROUP_PROCS, UNIFIED_KEY};
+use super::stats::{stats_to_runc, v1_stats};
+use super::{under, CgroupConfig, CGROUP_PROCS, UNIFIED_KEY};
 use crate::error::{Context, Error, Kind, Result};
 
 /// One v1 hierarchy the container is placed in.
@@ -39,8 +38,6 @@ pub(super) struct V1 {
     pub(super) hierarchies: Vec<Hierarchy>,
     /// Hybrid host: the container's directory in the cgroup2 hierarchy (mount, dir).
     pub(super) unified: Option<(PathBuf, PathBuf)>,
-    /// libcgroups' v1 manager for `cfg.path`, built on first use (limits, freezer, stats).
-    pub(super) lib: OnceLock<libcgroups::v1::manager::Manager>,
 }
 
 impl V1 {
@@ -59,7 +56,7 @@ impl V1 {
             let dir = under(&m, rel);
             (m, dir)
         });
-        V1 { hierarchies, unified, lib: OnceLock::new() }
+        V1 { hierarchies, unified }
     }
 
     pub(super) fn hierarchy(&self, ctrl: &str) -> Option<&Hierarchy> {
@@ -70,21 +67,15 @@ impl V1 {
         self.hierarchy("freezer").map(|h| h.dir.as_path())
     }
 
-    /// libcgroups' v1 manager, built on first use: it parses mountinfo and /proc/self/cgroup
-    /// twice per controller, so `open` does not build it.
-    pub(super) fn lib(&self, cfg: &CgroupConfig) -> Result<&libcgroups::v1::manager::Manager> {
-        if let Some(m) = self.lib.get() {
-            return Ok(m);
+    pub(super) fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        // Refuse what this host cannot do before any directory is made (runc validates the
+        // config before its cgroup manager exists).
+        if let Some(r) = resources {
+            plan_v1(r, &|c| self.hierarchy(c).is_some(), self.unified.is_some())?;
         }
-        let m = libcgroups::v1::manager::Manager::new(Path::new(&cfg.path)).map_err(lib_err)?;
-        let _ = self.lib.set(m);
-        Ok(self.lib.get().expect("just set"))
-    }
-
-    pub(super) fn create(&self, cfg: &CgroupConfig, resources: Option<&LinuxResources>) -> Result<()> {
         let mut created = Vec::new();
         let r = self.create_dirs(&mut created).and_then(|()| match resources {
-            Some(r) => self.apply(cfg, r),
+            Some(r) => self.apply(r),
             None => Ok(()),
         });
         if r.is_err() {
@@ -144,18 +135,11 @@ impl V1 {
         all_pids(dir)
     }
 
-    pub(super) fn apply(&self, cfg: &CgroupConfig, res: &LinuxResources) -> Result<()> {
+    pub(super) fn apply(&self, res: &LinuxResources) -> Result<()> {
         let plan = plan_v1(res, &|c| self.hierarchy(c).is_some(), self.unified.is_some())?;
-        if plan.lib_resources.is_none()
-            && plan.devices_only.is_none()
-            && plan.extra.is_empty()
-            && plan.hugetlb_v2.is_empty()
-        {
-            return Ok(());
-        }
-        if let Some(rules) = &plan.devices_only {
+        if let Some(rules) = &plan.devices {
             let h = self.hierarchy("devices").expect("checked by plan_v1");
-            write_v1_devices(&h.dir, rules).context("applying device rules")?;
+            devices::transition(&h.dir, rules).context("applying device rules")?;
         }
         if plan.blkio_weight {
             let h = self.hierarchy("blkio").expect("checked by plan_v1");
@@ -167,57 +151,9 @@ impl V1 {
                 ));
             }
         }
-        // libcgroups' v1 manager applies `cfg.path` in every hierarchy: a controller whose
-        // directory is elsewhere (per_hierarchy) cannot be set through it.
-        if let Some(r) = &plan.lib_resources {
-            for ctrl in std::iter::once("devices").chain(plan.controllers.iter().copied()) {
-                if let Some(h) = self.hierarchy(ctrl) {
-                    if h.rel != cfg.path {
-                        return Err(Error::new(
-                            Kind::System,
-                            format!(
-                                "setting {ctrl} limits on {}: the caller is in different cgroups in different \
-                                 hierarchies, which libcgroups cannot address (use an absolute cgroupsPath)",
-                                h.rel
-                            ),
-                        ));
-                    }
-                }
-            }
-            let opt = ControllerOpt {
-                resources: r,
-                disable_oom_killer: r.memory().and_then(|m| m.disable_oom_killer()).unwrap_or(false),
-                oom_score_adj: None,
-                freezer_state: None,
-            };
-            self.lib(cfg)?.apply(&opt).map_err(lib_err).context("applying resources")?;
-            if !allows_console(r) {
-                let h = self.hierarchy("devices").expect("checked by plan_v1");
-                let deny = LinuxDeviceCgroupBuilder::default()
-                    .allow(false)
-                    .typ(LinuxDeviceType::C)
-                    .major(5)
-                    .minor(1)
-                    .access("rwm")
-                    .build()
-                    .expect("all fields set");
-                write_v1_devices(&h.dir, &[deny]).context("applying device rules")?;
-            }
-        }
-        for (ctrl, file, value) in &plan.extra {
-            let h = self.hierarchy(ctrl).expect("checked by plan_v1");
-            let mut path = h.dir.join(file);
-            if file == "blkio.weight_device" && !path.exists() {
-                // Like runc: BFQ's file when CFQ's is absent (the case on this kernel).
-                path = h.dir.join("blkio.bfq.weight_device");
-            }
-            if file.starts_with("blkio.leaf_weight") && !path.exists() {
-                return Err(Error::new(
-                    Kind::System,
-                    format!("setting blkio leafWeight: this kernel has no {file} (only the CFQ scheduler had it)"),
-                ));
-            }
-            write_file(&path, value)?;
+        // Each controller is written in its own hierarchy's directory (per_hierarchy paths).
+        if let Some(r) = &plan.resources {
+            limits::apply(r, &|c| self.hierarchy(c).map(|h| h.dir.as_path()))?;
         }
         if !plan.hugetlb_v2.is_empty() {
             let (mount, dir) = self.unified.as_ref().expect("checked by plan_v1");
@@ -226,20 +162,11 @@ impl V1 {
         Ok(())
     }
 
-    pub(super) fn stats(&self, cfg: &CgroupConfig) -> Result<Value> {
-        if let Some(h) = self.hierarchies.iter().find(|h| h.rel != cfg.path) {
-            return Err(Error::new(
-                Kind::System,
-                format!(
-                    "the {} hierarchy holds the container at {}, not {}: libcgroups reads one path in \
-                     every hierarchy",
-                    h.key, h.rel, cfg.path
-                ),
-            ));
-        }
-        let stats = self.lib(cfg)?.stats().map_err(lib_err)?;
+    /// Statistics read from each hierarchy's own directory.
+    pub(super) fn stats(&self) -> Result<Value> {
+        let stats = v1_stats(&|c| self.hierarchy(c).map(|h| h.dir.clone()))?;
         let mut v = stats_to_runc(&stats);
-        // Hybrid host: hugetlb is only on the cgroup2 hierarchy, which libcgroups ignores.
+        // Hybrid host: hugetlb is only on the cgroup2 hierarchy.
         if self.hierarchy("hugetlb").is_none() {
             if let Some((_, dir)) = &self.unified {
                 v["hugetlb"] = hugetlb_stats_v2(dir);
@@ -252,20 +179,17 @@ impl V1 {
 /// What applying a LinuxResources on v1 takes, after working around libcgroups' gaps.
 #[derive(Debug, Default)]
 pub(super) struct V1Plan {
-    /// What to hand to libcgroups (None: nothing to apply through it).
-    pub(super) lib_resources: Option<LinuxResources>,
-    /// v1 controllers libcgroups will write to (besides devices, which it always writes).
+    /// The limits to write ([`limits::apply`]), devices and unified-hierarchy hugepages removed
+    /// (None: nothing to write).
+    pub(super) resources: Option<LinuxResources>,
+    /// v1 controllers the limits are written to.
     pub(super) controllers: Vec<&'static str>,
-    /// Files libcgroups does not write: (controller, file, value).
-    pub(super) extra: Vec<(&'static str, String, String)>,
     /// Hugepage limits for the cgroup2 hierarchy of a hybrid host: (page size, limit).
     pub(super) hugetlb_v2: Vec<(String, i64)>,
     /// A blkio weight is requested: check that this kernel has weight files.
     pub(super) blkio_weight: bool,
-    /// Device rules only (no other controller to program): written by us, in libcgroups' order,
-    /// without building its v1 manager (which parses mountinfo and /proc/self/cgroup twice per
-    /// controller: ~1.3 ms of a 5 ms `create` here).
-    pub(super) devices_only: Option<Vec<LinuxDeviceCgroup>>,
+    /// The device rules to reach ([`devices::transition`]), when the resources have any.
+    pub(super) devices: Option<Vec<LinuxDeviceCgroup>>,
 }
 
 pub(super) fn missing(ctrl: &str, what: &str) -> Error {
@@ -290,10 +214,11 @@ pub(super) fn plan_v1(res: &LinuxResources, has: &dyn Fn(&str) -> bool, hybrid: 
 
     if let Some(u) = res.unified() {
         if !u.is_empty() {
-            // runc: "cannot use unified on cgroup v1".
+            // runc: "invalid configuration: cannot use unified on cgroup v1".
             return Err(Error::new(
                 Kind::InvalidSpec,
-                "linux.resources.unified: cgroup v2 keys cannot be applied on a cgroup v1 host",
+                "invalid configuration: linux.resources.unified: cannot use unified on cgroup v1 (cgroup v2 keys \
+                 on a v1/hybrid host)",
             ));
         }
     }
@@ -333,14 +258,10 @@ pub(super) fn plan_v1(res: &LinuxResources, has: &dyn Fn(&str) -> bool, hybrid: 
         if cpu_set || c.burst().is_some() {
             need("cpu", "cpu limits", &mut plan)?;
         }
-        if let (Some(b), false) = (c.burst(), cpu_set) {
-            // libcgroups writes burst only together with another cpu field.
-            plan.extra.push(("cpu", "cpu.cfs_burst_us".into(), b.to_string()));
-        }
         if c.cpus().is_some() || c.mems().is_some() {
             need("cpuset", "cpuset cpus/mems", &mut plan)?;
         }
-        if !cpu_set && c.cpus().is_none() && c.mems().is_none() {
+        if !cpu_set && c.burst().is_none() && c.cpus().is_none() && c.mems().is_none() {
             r.set_cpu(None);
         }
     }
@@ -350,7 +271,6 @@ pub(super) fn plan_v1(res: &LinuxResources, has: &dyn Fn(&str) -> bool, hybrid: 
     }
 
     if let Some(b) = res.block_io() {
-        let mut b = b.clone();
         let throttle = nonempty(b.throttle_read_bps_device())
             || nonempty(b.throttle_write_bps_device())
             || nonempty(b.throttle_read_iops_device())
@@ -361,31 +281,11 @@ pub(super) fn plan_v1(res: &LinuxResources, has: &dyn Fn(&str) -> bool, hybrid: 
         if throttle || weighted {
             need("blkio", "blkio limits", &mut plan)?;
         }
-        // blkio.weight exists only with the CFQ/BFQ schedulers: libcgroups and runc both fail
+        // blkio.weight exists only with the CFQ/BFQ schedulers: runc fails
         // with a bare ENOENT; say why instead (checked when applying).
         plan.blkio_weight = weighted;
-        // libcgroups ignores leafWeight and weightDevice on v1: write them as runc does.
-        if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
-            plan.extra.push(("blkio", "blkio.leaf_weight".into(), w.to_string()));
-        }
-        for wd in b.weight_device().clone().unwrap_or_default() {
-            if let Some(w) = wd.weight() {
-                plan.extra.push(("blkio", "blkio.weight_device".into(), format!("{}:{} {w}", wd.major(), wd.minor())));
-            }
-            if let Some(w) = wd.leaf_weight() {
-                plan.extra.push((
-                    "blkio",
-                    "blkio.leaf_weight_device".into(),
-                    format!("{}:{} {w}", wd.major(), wd.minor()),
-                ));
-            }
-        }
-        b.set_leaf_weight(None);
-        b.set_weight_device(None);
-        if !throttle && b.weight().is_none_or(|w| w == 0) {
+        if !throttle && !weighted {
             r.set_block_io(None);
-        } else {
-            r.set_block_io(Some(b));
         }
     }
 
@@ -432,23 +332,18 @@ pub(super) fn plan_v1(res: &LinuxResources, has: &dyn Fn(&str) -> bool, hybrid: 
         return Err(missing("devices", "device rules"));
     }
 
-    let anything = r.devices().is_some()
-        || r.memory().is_some()
+    if r.devices().is_some() {
+        plan.devices = Some(device_rules(&r));
+    }
+    r.set_devices(None);
+    let anything = r.memory().is_some()
         || r.cpu().is_some()
         || r.pids().is_some()
         || r.block_io().is_some()
         || r.hugepage_limits().is_some()
         || r.network().is_some();
     if anything {
-        if !has("devices") {
-            // libcgroups' v1 apply always programs the devices controller.
-            return Err(missing("devices", "resources through libcgroups"));
-        }
-        if plan.controllers.is_empty() {
-            plan.devices_only = Some(device_rules(&r));
-        } else {
-            plan.lib_resources = Some(r);
-        }
+        plan.resources = Some(r);
     }
     Ok(plan)
 }
@@ -513,7 +408,7 @@ mod tests {
     fn empty_resources_touch_nothing() {
         let r = LinuxResources::default();
         let p = plan_v1(&r, &host_has, true).unwrap();
-        assert!(p.lib_resources.is_none() && p.extra.is_empty() && p.hugetlb_v2.is_empty());
+        assert!(p.resources.is_none() && p.devices.is_none() && p.hugetlb_v2.is_empty());
         // Present but empty sections are dropped too.
         let r = LinuxResourcesBuilder::default()
             .memory(LinuxMemoryBuilder::default().build().unwrap())
@@ -523,7 +418,7 @@ mod tests {
             .build()
             .unwrap();
         let p = plan_v1(&r, &host_has, true).unwrap();
-        assert!(p.lib_resources.is_none(), "{p:?}");
+        assert!(p.resources.is_none(), "{p:?}");
     }
 
     #[test]
@@ -536,18 +431,18 @@ mod tests {
             .unwrap();
         let p = plan_v1(&r, &host_has, true).unwrap();
         assert_eq!(p.controllers, ["memory", "cpu", "cpuset", "pids"]);
-        let lib = p.lib_resources.unwrap();
+        let lib = p.resources.unwrap();
         assert_eq!(lib.memory().unwrap().kernel(), None, "kernel memory is dropped");
         assert_eq!(lib.memory().unwrap().limit(), Some(1 << 26));
 
-        // cpu burst alone: written by us, not handed to libcgroups (which would skip it).
+        // cpu burst alone is kept (libcgroups used to skip it).
         let r = LinuxResourcesBuilder::default()
             .cpu(LinuxCpuBuilder::default().burst(1000u64).build().unwrap())
             .build()
             .unwrap();
         let p = plan_v1(&r, &host_has, true).unwrap();
-        assert!(p.lib_resources.is_none());
-        assert_eq!(p.extra, [("cpu", "cpu.cfs_burst_us".to_string(), "1000".to_string())]);
+        assert_eq!(p.resources.as_ref().and_then(|r| r.cpu().as_ref()).and_then(|c| c.burst()), Some(1000));
+        assert_eq!(p.controllers, ["cpu"]);
 
         // blkio weight: flagged for the weight-file check.
         let r = LinuxResourcesBuilder::default()
@@ -566,7 +461,7 @@ mod tests {
         // Hybrid: hugetlb goes to the cgroup2 hierarchy.
         let p = plan_v1(&r, &host_has, true).unwrap();
         assert_eq!(p.hugetlb_v2, [("2MB".to_string(), 1 << 21)]);
-        assert!(p.lib_resources.is_none());
+        assert!(p.resources.is_none());
         // Pure v1 without hugetlb: an error naming it.
         let e = plan_v1(&r, &host_has, false).unwrap_err();
         assert!(e.to_string().contains("hugetlb cgroup controller is not mounted"), "{e}");
