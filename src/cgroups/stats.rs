@@ -116,7 +116,8 @@ pub(super) fn v1_stats(dir: &dyn Fn(&str) -> Option<PathBuf>) -> Result<Stats> {
     }
     if let Some(d) = dir("pids") {
         s.pids.current = number(&d.join("pids.current"))?;
-        s.pids.limit = number(&d.join("pids.max")).unwrap_or(0);
+        // "max" (no limit) reads as 0, as runc reports it.
+        s.pids.limit = read_trimmed(&d.join("pids.max"))?.parse().unwrap_or(0);
     }
     if let Some(d) = dir("memory") {
         let m = &mut s.memory;
