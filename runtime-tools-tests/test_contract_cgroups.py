@@ -60,12 +60,17 @@ def mkdirs(hier, rel):
 
 
 def rmtree(paths):
+    """Kill what is left in the cgroups (and their children), then remove them."""
+    for p in paths:
+        for dirpath, _, files in os.walk(p):
+            if "cgroup.procs" not in files:
+                continue
+            try:
+                for pid in read(os.path.join(dirpath, "cgroup.procs")).split():
+                    os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
     for p in sorted(paths, key=len, reverse=True):
-        try:
-            for pid in read(os.path.join(p, "cgroup.procs")).split():
-                os.kill(int(pid), signal.SIGKILL)
-        except OSError:
-            pass
         for _ in range(50):
             rtt.rmdir_cgroup_tree(p)
             if not os.path.isdir(p):
@@ -93,6 +98,7 @@ def callers(ct):
             made += mkdirs(h, rel)
         yield parents
     finally:
+        ct.cleanup()  # the container first: delete --force, while its state is there
         for h in hierarchies():
             for suffix in ("-user", "-sd", "-root"):
                 p = os.path.join(CG, h, (base + suffix).lstrip("/"))
@@ -316,9 +322,13 @@ def test_unified_on_v1_refused_before_anything_is_made(env, ct):
     ct.cgroups_path = parent + "/" + ct.id
     ct.config["linux"]["cgroupsPath"] = ct.cgroups_path
     ct.config["linux"]["resources"]["unified"] = {"pids.max": "10"}
-    p = ct.create(check=False)
-    assert p.returncode == 1
-    assert "invalid configuration" in p.stderr_text and "unified" in p.stderr_text, p.stderr_text
-    assert rtt.cgroup_dirs(parent) == []
-    assert [e for e in os.listdir(ct.root) if not e.startswith("@")] == []
-    assert ct.state() is None
+    try:
+        p = ct.create(check=False)
+        assert p.returncode == 1
+        assert "invalid configuration" in p.stderr_text and "unified" in p.stderr_text, p.stderr_text
+        assert rtt.cgroup_dirs(parent) == []
+        assert [e for e in os.listdir(ct.root) if not e.startswith("@")] == []
+        assert ct.state() is None
+    finally:
+        ct.cleanup()
+        rmtree(rtt.cgroup_dirs(parent))
