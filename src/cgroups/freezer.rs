@@ -1,0 +1,110 @@
+//! Freezing and thawing (pause/resume, and signalling with forks held still): v1 freezer.state,
+//! v2 cgroup.freeze through libcgroups; the cheap frozen check `state` uses.
+
+use std::path::Path;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use libcgroups::common::{CgroupManager, FreezerState};
+
+use super::files::{read_trimmed, write_file};
+use super::path::systemd_cgroup_path;
+use super::{lib_err, under, Backend, Cgroup, CgroupConfig, CGROUP_ROOT, THAW_TIMEOUT};
+use crate::error::{Context, Error, Kind, Result};
+
+/// How long a v1 freeze keeps writing FROZEN while the freezer reports FREEZING.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl Cgroup {
+    /// Freeze every process, returning once the freezer reports FROZEN.
+    pub fn freeze(&self) -> Result<()> {
+        self.set_freezer(FreezerState::Frozen).with_context(|| format!("freezing cgroup {}", self.cfg.path))
+    }
+
+    /// Thaw, returning once the freezer reports THAWED.
+    pub fn thaw(&self) -> Result<()> {
+        self.set_freezer(FreezerState::Thawed).with_context(|| format!("thawing cgroup {}", self.cfg.path))
+    }
+
+    fn set_freezer(&self, state: FreezerState) -> Result<()> {
+        match &self.backend {
+            Backend::V1(v1) => {
+                let Some(dir) = v1.freezer() else {
+                    return Err(Error::new(Kind::System, "the freezer cgroup controller is not mounted"));
+                };
+                // The freezer hierarchy's own directory (it may differ from cfg.path).
+                set_v1_freezer(dir, state)?;
+                Ok(())
+            }
+            // libcgroups' v2 freezer waits for "frozen 1" in cgroup.events and reads back "0".
+            Backend::V2(v2) => v2.lib.freeze(state).map_err(lib_err),
+            Backend::Systemd(s) => s.lib.freeze(state).map_err(lib_err),
+        }
+    }
+
+    pub fn is_frozen(&self) -> Result<bool> {
+        let r = match &self.backend {
+            Backend::V1(v1) => match v1.freezer() {
+                Some(dir) => read_trimmed(&dir.join("freezer.state")).map(|s| s == "FROZEN"),
+                None => Ok(false),
+            },
+            Backend::V2(v2) => v2_frozen(&v2.dir),
+            Backend::Systemd(_) => v2_frozen(&under(Path::new(CGROUP_ROOT), &systemd_cgroup_path(&self.cfg.path)?)),
+        };
+        r.with_context(|| format!("reading the freezer state of cgroup {}", self.cfg.path))
+    }
+}
+
+/// Whether the container's cgroup is frozen (paused), for `state`: cheap, and false when it
+/// cannot tell (cgroup gone, no freezer). No D-Bus round trip with the systemd driver.
+pub fn is_frozen(cfg: &CgroupConfig) -> bool {
+    if cfg.systemd {
+        return systemd_cgroup_path(&cfg.path)
+            .and_then(|p| v2_frozen(&under(Path::new(CGROUP_ROOT), &p)))
+            .unwrap_or(false);
+    }
+    Cgroup::open(cfg).and_then(|c| c.is_frozen()).unwrap_or(false)
+}
+
+/// Write FROZEN or THAWED to a v1 freezer.state and wait until it reads back so: a freeze can
+/// stay FREEZING while a process is in an uninterruptible sleep, so it is written again until
+/// it takes (as runc and libcgroups do), up to [`FREEZE_TIMEOUT`]; a failed freeze is undone.
+fn set_v1_freezer(dir: &Path, state: FreezerState) -> Result<()> {
+    let file = dir.join("freezer.state");
+    if state == FreezerState::Thawed {
+        write_file(&file, "THAWED")?;
+        return wait_v1_thawed(dir);
+    }
+    let deadline = Instant::now() + FREEZE_TIMEOUT;
+    loop {
+        write_file(&file, "FROZEN")?;
+        let s = read_trimmed(&file)?;
+        if s == "FROZEN" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let _ = write_file(&file, "THAWED");
+            return Err(Error::new(Kind::System, format!("freezing: {} is still {s}", file.display())));
+        }
+        sleep(Duration::from_millis(1));
+    }
+}
+
+pub(super) fn wait_v1_thawed(dir: &Path) -> Result<()> {
+    let deadline = Instant::now() + THAW_TIMEOUT;
+    loop {
+        let s = read_trimmed(&dir.join("freezer.state"))?;
+        if s == "THAWED" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::new(Kind::System, format!("waiting for THAWED: freezer.state is still {s}")));
+        }
+        sleep(Duration::from_millis(1));
+    }
+}
+
+pub(super) fn v2_frozen(dir: &Path) -> Result<bool> {
+    let events = read_trimmed(&dir.join("cgroup.events"))?;
+    Ok(events.lines().any(|l| l.trim() == "frozen 1"))
+}
