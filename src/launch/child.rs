@@ -99,7 +99,9 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
         }
         nix::sys::stat::umask(umask);
         let st = plan.hook_state.json(Status::Creating, init_pid);
-        crate::hooks::run_hooks("createContainer", &plan.create_container_hooks, &st)?;
+        // In the container's root filesystem (as runc: hooks patch it with relative paths).
+        let ctx = crate::hooks::Ctx { default_env: Some(&plan.process.env), cwd: Some(&plan.rootfs.rootfs) };
+        crate::hooks::run_hooks_in("createContainer", &plan.create_container_hooks, &st, ctx)?;
         nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     }
     // 10. The filesystem, second part: sysctls (through the container's procfs),
@@ -119,7 +121,9 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     let start_hooks = || -> Result<()> {
         if !plan.start_container_hooks.is_empty() {
             let st = plan.hook_state.json(Status::Created, init_pid);
-            crate::hooks::run_hooks("startContainer", &plan.start_container_hooks, &st)?;
+            // In the process's cwd (already entered), by default with its environment.
+            let ctx = crate::hooks::Ctx { default_env: Some(&plan.process.env), cwd: None };
+            crate::hooks::run_hooks_in("startContainer", &plan.start_container_hooks, &st, ctx)?;
         }
         Ok(())
     };
