@@ -170,6 +170,15 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
                 "cannot exec in a paused container ({id}) (use --ignore-paused to override)"
             )));
         }
+        // The new process would join the frozen cgroup and freeze before it could set itself
+        // up and exec, and we would wait for it forever (runc 1.1.5 hangs so, deaf to
+        // SIGTERM): refuse at once instead.
+        Status::Paused => {
+            return Err(Error::bad_state(format!(
+                "cannot exec in a paused container ({id}) even with --ignore-paused: its cgroup is \
+                 frozen and the new process would freeze before it could start; resume the container first"
+            )));
+        }
         _ => {}
     }
     let sub_cgroups = crate::launch::exec::parse_sub_cgroups(&a.cgroup).with_context(ctx)?;
