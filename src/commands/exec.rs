@@ -161,22 +161,14 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
     let ctx = || format!("exec in container {id}");
     let dir = StateDir::open(&cli.root, id)?;
     let st = dir.load()?;
-    match st.status(dir.path()) {
+    let status = st.status(dir.path());
+    match status {
         Status::Stopped | Status::Creating => {
             return Err(Error::bad_state(format!("cannot exec in a stopped container ({id})")));
         }
         Status::Paused if !a.ignore_paused => {
             return Err(Error::bad_state(format!(
                 "cannot exec in a paused container ({id}) (use --ignore-paused to override)"
-            )));
-        }
-        // The new process would join the frozen cgroup and freeze before it could set itself
-        // up and exec, and we would wait for it forever (runc 1.1.5 hangs so, deaf to
-        // SIGTERM): refuse at once instead.
-        Status::Paused => {
-            return Err(Error::bad_state(format!(
-                "cannot exec in a paused container ({id}) even with --ignore-paused: its cgroup is \
-                 frozen and the new process would freeze before it could start; resume the container first"
             )));
         }
         _ => {}
@@ -223,10 +215,25 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         ),
         None => crate::launch::exec::Placement::Container(&cgroup),
     };
-    let pid = spawn_exec(&plan, &placement, console, dir.lock_fd()).with_context(ctx)?;
+    // Paused (--ignore-paused): the process is born into the frozen cgroup and gets ready only
+    // once `resume` thaws it, and resume takes the container's lock: give the lock up now (as
+    // runc, whose exec holds none), or exec and resume wait for each other forever. The
+    // child still gets the directory fd to close.
+    let mut dir = Some(dir);
+    let unlocked = match status {
+        Status::Paused => dir.take().map(StateDir::unlock).transpose().with_context(ctx)?,
+        _ => None,
+    };
+    let lock_fd = match (&dir, &unlocked) {
+        (Some(d), _) => d.lock_fd(),
+        (None, Some(f)) => f.as_fd(),
+        (None, None) => unreachable!("the state dir is either locked or unlocked"),
+    };
+    let pid = spawn_exec(&plan, &placement, console, lock_fd).with_context(ctx)?;
     crate::fault::point("exec:ready");
     // Don't hold the container's lock while the process runs: kill/delete must get through.
     drop(dir);
+    drop(unlocked);
     if let Some(p) = &a.pid_file {
         crate::commands::create::write_pid_file(p, pid)?;
     }
