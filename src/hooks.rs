@@ -535,6 +535,29 @@ mod tests {
     }
 
     #[test]
+    fn ctx_gives_default_env_and_cwd() {
+        let dir = TempDir::new("ctx");
+        let default = [std::ffi::CString::new("FROM=process").unwrap(), std::ffi::CString::new("B=2").unwrap()];
+        let ctx = Ctx { default_env: Some(&default), cwd: Some(&dir.0) };
+        // No env: the default one, in order; the working directory from the context.
+        let h = hook(serde_json::json!({"path": "/usr/bin/env", "args": ["env"]}));
+        assert_eq!(run_hook_output_in(&h, STATE, ctx).unwrap().stdout, b"FROM=process\nB=2\n");
+        let h = hook(serde_json::json!({"path": "/bin/pwd", "args": ["pwd", "-P"]}));
+        let cwd = std::fs::canonicalize(&dir.0).unwrap();
+        assert_eq!(run_hook_output_in(&h, STATE, ctx).unwrap().stdout, format!("{}\n", cwd.display()).as_bytes());
+        // env given (also empty): only that.
+        let h = hook(serde_json::json!({"path": "/usr/bin/env", "args": ["env"], "env": ["ONLY=this"]}));
+        assert_eq!(run_hook_output_in(&h, STATE, ctx).unwrap().stdout, b"ONLY=this\n");
+        let h = hook(serde_json::json!({"path": "/usr/bin/env", "args": ["env"], "env": []}));
+        assert_eq!(run_hook_output_in(&h, STATE, ctx).unwrap().stdout, b"");
+        // A missing working directory is named.
+        let gone = dir.path("gone");
+        let ctx = Ctx { default_env: None, cwd: Some(&gone) };
+        let e = run_hook_in(&h, STATE, ctx).unwrap_err();
+        assert!(e.to_string().contains(&gone.display().to_string()), "{e}");
+    }
+
+    #[test]
     fn malformed_env_entry_is_refused() {
         let h = hook(serde_json::json!({"path": "/usr/bin/env", "env": ["NOEQUALS"]}));
         let e = run_hook(&h, STATE).unwrap_err();
