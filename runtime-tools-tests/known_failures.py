@@ -79,7 +79,6 @@ KNOWN_FAILURES = {
         "test_kill_all_signal_zero_keeps_paused_container_paused": "runc 1.1.5 thaws a paused container on every `kill --all`, signal 0 included (the container is running afterwards)",
         "test_prestart_hook_state_status_created": "runc 1.1.5 gives prestart hooks status \"creating\"; the conformance suite (runtime-tools hooks_stdin) and crun expect \"created\"",
         "test_hook_state_status[prestart]": "runc 1.1.5 gives prestart hooks status \"creating\"; the conformance suite (runtime-tools hooks_stdin) and crun expect \"created\"",
-        "test_exec_ignore_paused_into_paused_container_returns": "runc 1.1.5 hangs: its exec's `runc init` joins the frozen cgroup and freezes, and `runc exec` waits for it forever (deaf to SIGTERM)",
         "test_time_namespace_offsets_with_user_namespace": "runc 1.1.5 has no time namespace support: 'namespace {\"time\" \"\"} does not exist'",
     },
     "crun": {

@@ -30,6 +30,16 @@ def cgroup_procs(ct):
     raise AssertionError("no freezer cgroup dir for %s: %s" % (ct.id, ct.cgroup_dirs()))
 
 
+def thaw_directly(ct):
+    """Thaw the container's cgroup behind the runtime's back, so that a runtime that deadlocked
+    on its frozen processes can still be cleaned up."""
+    for d in ct.cgroup_dirs():
+        for f, v in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+            if os.path.exists(os.path.join(d, f)):
+                with open(os.path.join(d, f), "w") as out:
+                    out.write(v)
+
+
 # -- item 15: signal 0 ---------------------------------------------------------------------
 
 def test_kill_signal_zero_checks_without_signalling(ct):
@@ -197,31 +207,49 @@ def test_prestart_hook_state_status_created(env, ct):
 
 # -- item 19: exec --ignore-paused into a paused container ---------------------------------
 
-def test_exec_ignore_paused_into_paused_container_returns(env, ct):
-    """`exec --ignore-paused` into a paused container must return: it may run the process
-    (which then shows its effect once resumed) or refuse clearly, but never block on the
-    frozen cgroup. Either way the container stays paused and nothing is left behind."""
+def test_exec_ignore_paused_waits_for_resume_and_resume_gets_through(env, ct):
+    """`exec --ignore-paused` into a paused container (as runc 1.1.5): the process is born
+    frozen, `exec` (foreground or -d) waits, `resume` is not blocked by that wait, and once
+    thawed both execs run and return 0. (husk used to deadlock: its frozen exec child held
+    the container's lock that `resume` waits for.)"""
+    ct.config["root"]["readonly"] = False
     running(ct)
     before = cgroup_procs(ct)
     assert ct.rt("pause", ct.id).returncode == 0
-    t0 = time.time()
-    try:
-        p = ct.rt("exec", "--ignore-paused", ct.id, "sh", "-c", "echo ran > /tmp/exec-ran", timeout=10)
-    except subprocess.TimeoutExpired:
-        raise AssertionError("exec --ignore-paused into a paused container hung (>10s)")
-    took = time.time() - t0
-    assert took < 8, took
+    base = [rtt.RUNTIME, "--root", env.root, "exec", "--ignore-paused"]
+    fg = env.spawn(base + [ct.id, "sh", "-c", "echo ran-fg"],
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pidfile = os.path.join(env.tmpdir(), "pid")
+    det = env.spawn(base + ["-d", "--pid-file", pidfile, ct.id, "sh", "-c", "echo ran-d > /tmp/exec-d"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)
     assert ct.status() == "paused"
-    if p.returncode != 0:
-        assert "paused" in p.stderr, p.stderr
-        assert cgroup_procs(ct) == before
-    assert ct.rt("resume", ct.id).returncode == 0
+    assert not os.path.exists(os.path.join(ct.rootfs, "tmp", "exec-d")), "ran while paused"
+    try:
+        p = ct.rt("resume", ct.id, timeout=10)
+    except subprocess.TimeoutExpired:
+        thaw_directly(ct)
+        raise AssertionError("resume blocked by the waiting exec --ignore-paused (>10s)")
+    assert p.returncode == 0, p.stderr
     assert ct.status() == "running"
-    ran = os.path.exists(os.path.join(ct.rootfs, "tmp", "exec-ran"))
-    assert ran == (p.returncode == 0)
-    # the container still takes execs
-    q = ct.rt("exec", ct.id, "true")
-    assert q.returncode == 0, q.stderr
+    try:
+        out, err = fg.communicate(timeout=10)
+        assert det.wait(timeout=10) == 0, det.stderr.read()
+    except subprocess.TimeoutExpired:
+        thaw_directly(ct)
+        raise AssertionError("exec --ignore-paused did not return after resume (>10s)")
+    assert fg.returncode == 0, err
+    assert b"ran-fg" in out, (out, err)
+    deadline = time.time() + 10
+    path = os.path.join(ct.rootfs, "tmp", "exec-d")
+    while not os.path.exists(path) and time.time() < deadline:
+        time.sleep(0.02)
+    with open(path) as f:
+        assert f.read().strip() == "ran-d"
+    # nothing of the execs left in the container's cgroup
+    while cgroup_procs(ct) != before and time.time() < deadline:
+        time.sleep(0.02)
+    assert cgroup_procs(ct) == before
 
 
 def test_exec_into_paused_container_without_flag_refused(ct):
