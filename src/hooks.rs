@@ -3,7 +3,10 @@
 //! A hook is exec'd with argv = `args` as given (`argv[0]` included; `path` alone when `args` is
 //! absent), an environment of exactly `env`, the container state JSON on stdin and its stdout
 //! and stderr captured (kept for the error message). It runs in its own process group so a
-//! timeout kills it and whatever it started.
+//! timeout kills it and whatever it started. The hooks the init runs get a [`Ctx`], as runc
+//! gives them: without `env`, the container process's environment (`env` given: only that);
+//! createContainer's working directory is the container's root filesystem (hooks that patch
+//! the rootfs with relative paths rely on it).
 //!
 //! This module runs in two kinds of process: the runtime itself (createRuntime, poststart,
 //! poststop, prestart) and the container init between fork and exec (createContainer,
@@ -16,12 +19,15 @@
 //!
 //! | list              | process / namespace            | when                                              | status     |
 //! |-------------------|--------------------------------|---------------------------------------------------|------------|
-//! | `prestart`        | runtime (parent), runtime ns   | `create`, after the init's mounts, before pivot_root (as runc) | `creating` |
+//! | `prestart`        | runtime (parent), runtime ns   | `create`, after the init's mounts, before pivot_root (as runc) | `created` (1) |
 //! | `createRuntime`   | runtime (parent), runtime ns   | `create`, right after prestart                    | `creating` |
 //! | `createContainer` | container init, container ns   | `create`, after createRuntime, before pivot_root  | `creating` |
 //! | `startContainer`  | container init, container ns   | `start`, right before exec of the program         | `created`  |
 //! | `poststart`       | runtime, runtime ns            | `start`, once the program was exec'd, before it returns | `running` |
 //! | `poststop`        | runtime, runtime ns            | `delete` (or a failed create), after the container is destroyed | `stopped`  |
+//!
+//! (1) runc 1.1.5 says `creating`; the conformance suite (runtime-tools `hooks_stdin`) and crun
+//! give the deprecated prestart hooks `created`, and so does husk.
 //!
 //! A failing prestart/createRuntime/createContainer hook fails `create` (the runtime destroys
 //! the container, then runs the poststop hooks); a failing startContainer hook fails `start`
@@ -34,6 +40,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
@@ -55,6 +62,17 @@ const MESSAGE_KEEP: usize = 2048;
 /// How often to check on the hook when no pidfd is available.
 const WAIT_POLL: Duration = Duration::from_millis(10);
 
+/// What a hook gets besides its own fields, for the hooks the init runs in the container's
+/// namespaces. The default (runtime hooks): an empty environment without `env`, the runtime's
+/// working directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ctx<'a> {
+    /// The environment of a hook that has no `env` (an `env` of `[]` stays empty).
+    pub default_env: Option<&'a [std::ffi::CString]>,
+    /// The hook's working directory.
+    pub cwd: Option<&'a Path>,
+}
+
 /// What a finished hook left behind.
 #[derive(Debug)]
 pub struct Finished {
@@ -71,7 +89,12 @@ pub struct Finished {
 /// seconds (then it and its process group are killed with SIGKILL and reaped first).
 /// The error reads `exit status 3: <stderr tail>`; [`run_hooks`] puts the hook's name in front.
 pub fn run_hook(hook: &Hook, state_json: &[u8]) -> Result<()> {
-    let done = run_hook_output(hook, state_json)?;
+    run_hook_in(hook, state_json, Ctx::default())
+}
+
+/// [`run_hook`] with the environment and working directory of `ctx`.
+pub fn run_hook_in(hook: &Hook, state_json: &[u8], ctx: Ctx) -> Result<()> {
+    let done = run_hook_output_in(hook, state_json, ctx)?;
     if done.status.success() {
         return Ok(());
     }
@@ -93,8 +116,14 @@ pub fn run_hook(hook: &Hook, state_json: &[u8]) -> Result<()> {
 /// "poststop"); errors read `running createRuntime hook #1 (/usr/bin/foo): exit status 3:
 /// <stderr>`, where #N is the hook's 0-based index in config.json's array (as runc counts).
 pub fn run_hooks(kind: &str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
+    run_hooks_in(kind, hooks, state_json, Ctx::default())
+}
+
+/// [`run_hooks`] with the environment and working directory of `ctx` (the init's hooks).
+pub fn run_hooks_in(kind: &str, hooks: &[Hook], state_json: &[u8], ctx: Ctx) -> Result<()> {
     for (i, hook) in hooks.iter().enumerate() {
-        run_hook(hook, state_json).with_context(|| format!("running {kind} hook #{i} ({})", hook.path().display()))?;
+        run_hook_in(hook, state_json, ctx)
+            .with_context(|| format!("running {kind} hook #{i} ({})", hook.path().display()))?;
     }
     Ok(())
 }
@@ -124,6 +153,11 @@ pub fn run_hooks_warn(id: &str, kind: &str, hooks: &[Hook], state_json: &[u8]) {
 /// [`run_hook`] without judging the exit status: returns how the hook ended and its output.
 /// Still an error when it cannot be started or runs into its timeout.
 pub fn run_hook_output(hook: &Hook, state_json: &[u8]) -> Result<Finished> {
+    run_hook_output_in(hook, state_json, Ctx::default())
+}
+
+/// [`run_hook_output`] with the environment and working directory of `ctx`.
+pub fn run_hook_output_in(hook: &Hook, state_json: &[u8], ctx: Ctx) -> Result<Finished> {
     let path = hook.path();
     if !path.is_absolute() {
         return Err(Error::invalid_spec(format!("hook path {} is not absolute", path.display())));
@@ -140,13 +174,25 @@ pub fn run_hook_output(hook: &Hook, state_json: &[u8]) -> Result<Finished> {
         _ => vec![path.as_os_str().as_bytes()],
     };
     let mut envp: Vec<&[u8]> = Vec::new();
-    for entry in hook.env().as_deref().unwrap_or_default() {
-        match entry.split_once('=') {
-            Some((key, _)) if !key.is_empty() => envp.push(entry.as_bytes()),
-            _ => return Err(Error::invalid_spec(format!("hook env entry {entry:?} is not of the form KEY=VALUE"))),
+    match (hook.env().as_deref(), ctx.default_env) {
+        (None, Some(default)) => envp.extend(default.iter().map(|e| e.as_bytes())),
+        (env, _) => {
+            for entry in env.unwrap_or_default() {
+                match entry.split_once('=') {
+                    Some((key, _)) if !key.is_empty() => envp.push(entry.as_bytes()),
+                    _ => {
+                        return Err(Error::invalid_spec(format!(
+                            "hook env entry {entry:?} is not of the form KEY=VALUE"
+                        )))
+                    }
+                }
+            }
         }
     }
     cmd.env_clear();
+    if let Some(dir) = ctx.cwd {
+        cmd.current_dir(dir);
+    }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // Own process group: a timeout kills the hook and everything it started.
     cmd.process_group(0);
@@ -172,7 +218,10 @@ pub fn run_hook_output(hook: &Hook, state_json: &[u8]) -> Result<Finished> {
 }
 
 fn spawn_and_wait(cmd: &mut Command, input: &[u8], timeout: Option<Duration>) -> Result<Finished> {
-    let mut child = cmd.spawn().map_err(|e| Error::io(e, "starting the hook process"))?;
+    let mut child = cmd.spawn().map_err(|e| match cmd.get_current_dir() {
+        Some(dir) => Error::io(e, format!("starting the hook process in {}", dir.display())),
+        None => Error::io(e, "starting the hook process"),
+    })?;
     let pid = Pid::from_raw(child.id() as i32);
     let deadline = timeout.map(|t| Instant::now() + t);
 
@@ -483,6 +532,29 @@ mod tests {
         // No env at all: an empty environment, not husk's.
         let h = hook(serde_json::json!({"path": "/usr/bin/env", "args": ["env"]}));
         assert_eq!(run_hook_output(&h, STATE).unwrap().stdout, b"");
+    }
+
+    #[test]
+    fn ctx_gives_default_env_and_cwd() {
+        let dir = TempDir::new("ctx");
+        let default = [std::ffi::CString::new("FROM=process").unwrap(), std::ffi::CString::new("B=2").unwrap()];
+        let ctx = Ctx { default_env: Some(&default), cwd: Some(&dir.0) };
+        // No env: the default one, in order; the working directory from the context.
+        let h = hook(serde_json::json!({"path": "/usr/bin/env", "args": ["env"]}));
+        assert_eq!(run_hook_output_in(&h, STATE, ctx).unwrap().stdout, b"FROM=process\nB=2\n");
+        let h = hook(serde_json::json!({"path": "/bin/pwd", "args": ["pwd", "-P"]}));
+        let cwd = std::fs::canonicalize(&dir.0).unwrap();
+        assert_eq!(run_hook_output_in(&h, STATE, ctx).unwrap().stdout, format!("{}\n", cwd.display()).as_bytes());
+        // env given (also empty): only that.
+        let h = hook(serde_json::json!({"path": "/usr/bin/env", "args": ["env"], "env": ["ONLY=this"]}));
+        assert_eq!(run_hook_output_in(&h, STATE, ctx).unwrap().stdout, b"ONLY=this\n");
+        let h = hook(serde_json::json!({"path": "/usr/bin/env", "args": ["env"], "env": []}));
+        assert_eq!(run_hook_output_in(&h, STATE, ctx).unwrap().stdout, b"");
+        // A missing working directory is named.
+        let gone = dir.path("gone");
+        let ctx = Ctx { default_env: None, cwd: Some(&gone) };
+        let e = run_hook_in(&h, STATE, ctx).unwrap_err();
+        assert!(e.to_string().contains(&gone.display().to_string()), "{e}");
     }
 
     #[test]

@@ -144,6 +144,14 @@ impl StateDir {
         self.lock.as_fd()
     }
 
+    /// Give the lock up early, keeping the directory open (children that inherit it still
+    /// close it): for a wait that another command on this container must be able to end
+    /// (`exec --ignore-paused` into a paused container waits for `resume`).
+    pub fn unlock(self) -> Result<File> {
+        let path = self.path;
+        self.lock.unlock().map_err(|(_, e)| Error::sys(e, format!("unlocking state directory {}", path.display())))
+    }
+
     pub fn fifo_path(&self) -> PathBuf {
         self.path.join(EXEC_FIFO)
     }
@@ -452,6 +460,21 @@ mod tests {
         .unwrap();
         st.annotations = annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         st
+    }
+
+    #[test]
+    fn unlocked_state_dir_lets_others_in_while_its_fd_lives() {
+        let root = std::env::temp_dir().join(format!("husk-state-unlock-{}", std::process::id()));
+        let d = StateDir::create(&root, "c1").unwrap();
+        let path = d.path().to_path_buf();
+        // A fork holding the fd would keep an flock; unlocking releases it for everyone.
+        let dup = d.lock_fd().try_clone_to_owned().unwrap();
+        let f = d.unlock().unwrap();
+        let other = StateDir::open(&root, "c1").unwrap();
+        assert_eq!(other.path(), path);
+        drop((f, dup));
+        other.remove().unwrap();
+        let _ = fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -196,8 +196,12 @@ impl SpawnHooks for RuntimeHooks<'_> {
         }
         if let Some(h) = st.config.hooks().as_ref() {
             *self.poststop = Some((h.poststop().clone().unwrap_or_default(), st.hook_json(state::Status::Stopped)));
+            // prestart (deprecated): "created", as the conformance suite (runtime-tools
+            // hooks_stdin) and crun have it; runc 1.1.5 says "creating".
+            if let Some(prestart) = h.prestart().as_deref().filter(|l| !l.is_empty()) {
+                crate::hooks::run_hooks("prestart", prestart, &st.hook_json(state::Status::Created))?;
+            }
             let json = st.hook_json(state::Status::Creating);
-            crate::hooks::run_hooks("prestart", h.prestart().as_deref().unwrap_or_default(), &json)?;
             crate::hooks::run_hooks("createRuntime", h.create_runtime().as_deref().unwrap_or_default(), &json)?;
         }
         Ok(())

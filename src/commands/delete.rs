@@ -55,7 +55,7 @@ pub fn destroy(st: &State, status: Status) -> Result<()> {
     if status != Status::Stopped {
         let pid = Pid::from_raw(st.pid);
         let pidfd = pidfd_open(pid).ok();
-        if st.init_alive() && crate::commands::kill::signal_init(st, Signal::SIGKILL).is_ok() {
+        if st.init_alive() && crate::commands::kill::signal_init(st, Some(Signal::SIGKILL)).is_ok() {
             report(format!("sent SIGKILL to init {pid}"));
         }
         if status == Status::Paused {

@@ -184,7 +184,8 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
     let ctx = || format!("exec in container {id}");
     let dir = StateDir::open(&cli.root, id)?;
     let st = dir.load()?;
-    match st.status(dir.path()) {
+    let status = st.status(dir.path());
+    match status {
         Status::Stopped | Status::Creating => {
             return Err(Error::bad_state(format!("cannot exec in a stopped container ({id})")));
         }
@@ -230,10 +231,25 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         ),
         None => crate::launch::exec::Placement::Container(&cgroup),
     };
-    let pid = spawn_exec(&plan, &placement, console, dir.lock_fd()).with_context(ctx)?;
+    // Paused (--ignore-paused): the process is born into the frozen cgroup and gets ready only
+    // once `resume` thaws it, and resume takes the container's lock: give the lock up now (as
+    // runc, whose exec holds none), or exec and resume wait for each other forever. The
+    // child still gets the directory fd to close.
+    let mut dir = Some(dir);
+    let unlocked = match status {
+        Status::Paused => dir.take().map(StateDir::unlock).transpose().with_context(ctx)?,
+        _ => None,
+    };
+    let lock_fd = match (&dir, &unlocked) {
+        (Some(d), _) => d.lock_fd(),
+        (None, Some(f)) => f.as_fd(),
+        (None, None) => unreachable!("the state dir is either locked or unlocked"),
+    };
+    let pid = spawn_exec(&plan, &placement, console, lock_fd).with_context(ctx)?;
     crate::fault::point("exec:ready");
     // Don't hold the container's lock while the process runs: kill/delete must get through.
     drop(dir);
+    drop(unlocked);
     if let Some(p) = &a.pid_file {
         crate::commands::create::write_pid_file(p, pid)?;
     }

@@ -101,7 +101,9 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
         }
         nix::sys::stat::umask(umask);
         let st = plan.hook_state.json(Status::Creating, init_pid);
-        crate::hooks::run_hooks("createContainer", &plan.create_container_hooks, &st)?;
+        // In the container's root filesystem (as runc: hooks patch it with relative paths).
+        let ctx = crate::hooks::Ctx { default_env: Some(&plan.process.env), cwd: Some(&plan.rootfs.rootfs) };
+        crate::hooks::run_hooks_in("createContainer", &plan.create_container_hooks, &st, ctx)?;
         nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     }
     // 10. The filesystem, second part: sysctls (through the container's procfs),
@@ -122,7 +124,9 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     let start_hooks = || -> Result<()> {
         if !plan.start_container_hooks.is_empty() {
             let st = plan.hook_state.json(Status::Created, init_pid);
-            crate::hooks::run_hooks("startContainer", &plan.start_container_hooks, &st)?;
+            // In the process's cwd (already entered), by default with its environment.
+            let ctx = crate::hooks::Ctx { default_env: Some(&plan.process.env), cwd: None };
+            crate::hooks::run_hooks_in("startContainer", &plan.start_container_hooks, &st, ctx)?;
         }
         Ok(())
     };
@@ -152,6 +156,14 @@ pub(crate) fn reset_signals() -> Result<()> {
 
 fn enter_namespaces(plan: &InitPlan, fds: &InitFds) -> Result<()> {
     let ns = &plan.ns;
+    // timeOffsets go through /proc/self/timens_offsets once the time namespace exists. We are
+    // not dumpable, so our /proc files belong to the host's root: open it for writing now,
+    // while we still are that root, before a user namespace makes us someone else (EACCES).
+    // The kernel then checks CAP_SYS_TIME over the time namespace against this opener.
+    let offsets_fd = match &ns.time_offsets {
+        Some(_) if ns.new_time => Some(open_timens_offsets()?),
+        _ => None,
+    };
     for j in &ns.joins {
         setns(j.fd.as_fd(), j.flag).with_context(|| format!("joining {} namespace {}", j.kind, j.path.display()))?;
         if j.kind == oci_spec::runtime::LinuxNamespaceType::User {
@@ -171,16 +183,34 @@ fn enter_namespaces(plan: &InitPlan, fds: &InitFds) -> Result<()> {
     }
     if ns.new_time {
         unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)).context("creating the time namespace")?;
-        if let Some(off) = &ns.time_offsets {
-            std::fs::write("/proc/self/timens_offsets", off)
-                .map_err(|e| Error::io(e, "writing /proc/self/timens_offsets"))?;
+        if let (Some(off), Some(fd)) = (&ns.time_offsets, &offsets_fd) {
+            // One write: the kernel takes every line of a write at once, or none.
+            let n = nix::unistd::write(fd, off.as_bytes())
+                .with_context(|| format!("writing time offsets {:?} to /proc/self/timens_offsets", off.trim()))?;
+            if n != off.len() {
+                return Err(Error::new(
+                    crate::Kind::System,
+                    format!("writing time offsets to /proc/self/timens_offsets: short write ({n} of {})", off.len()),
+                ));
+            }
         }
+        drop(offsets_fd);
     }
     if ns.stage2 {
         super::fork_stage2("the init into its pid/time namespace", &|pid| fds.sync.send(&Msg::Stage2(pid.as_raw())))?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
     }
     Ok(())
+}
+
+fn open_timens_offsets() -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        "/proc/self/timens_offsets",
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("opening /proc/self/timens_offsets for writing")?;
+    Ok(crate::sys::fs::own_fd(fd))
 }
 
 pub(crate) fn become_root_in_userns() -> Result<()> {
