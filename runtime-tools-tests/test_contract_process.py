@@ -161,6 +161,16 @@ def test_exec_process_file_unknown_capability_ignored(env, ct):
     assert "CAP_UNKNOWN" in p.stderr
 
 
+def test_exec_cap_flag_unknown_capability_ignored(env, ct):
+    """`exec --cap NAME` with a name the runtime does not know: runc warns ("ignoring unknown or
+    unavailable capabilities: [NAME]") and runs the process with the known ones added."""
+    running(ct)
+    p = run_exec(ct, "--cap", "CAP_BOGUS", "--cap", "CAP_KILL", ct.id, "grep", "CapBnd", "/proc/self/status")
+    assert p.returncode == 0, p.stderr
+    assert int(p.stdout.split()[1], 16) & rtt.cap_mask(["CAP_KILL"]), p.stdout
+    assert "CAP_BOGUS" in p.stderr and "ignoring unknown or unavailable capabilities" in p.stderr, p.stderr
+
+
 # -- item 11: ambient capabilities for exec ---------------------------------------------------
 
 AMBIENT_CAPS = {"bounding": ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN"],

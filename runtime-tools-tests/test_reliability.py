@@ -535,7 +535,6 @@ BAD_INVOCATIONS = [
     ("exec-bad-user", ["exec", "--user", "root:x", "{id}", "true"], ["--user"]),
     ("exec-bad-process-json", ["exec", "--process", "{bundle}/bad.json", "{id}"], ["bad.json"]),
     ("exec-missing-process-file", ["exec", "--process", "{bundle}/none.json", "{id}"], ["none.json"]),
-    ("exec-unknown-cap", ["exec", "--cap", "CAP_BOGUS", "{id}", "true"], ["CAP_BOGUS"]),
     ("create-missing-bundle", ["create", "--bundle", "/nonexistent-rtt-bundle", "x1"], ["/nonexistent-rtt-bundle"]),
     ("create-console-socket-missing", ["create", "--bundle", "{tbundle}", "--console-socket",
                                        "/nonexistent-rtt.sock", "x2"], ["/nonexistent-rtt.sock"]),

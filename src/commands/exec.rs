@@ -160,11 +160,15 @@ fn from_flags(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
     }
     if !a.cap.is_empty() {
         // Added to the bounding, effective and permitted sets (what runc 1.1.5 does).
+        // A name husk does not know is ignored with runc's warning, as in config.json.
         let mut caps = p.capabilities().clone().unwrap_or_default();
+        let mut unknown = Vec::new();
         for c in &a.cap {
             let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{c}") };
-            let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
-                .map_err(|_| Error::invalid_arg(format!("unknown capability {c:?}")))?;
+            let Ok(cap) = serde_json::from_value::<oci_spec::runtime::Capability>(serde_json::Value::String(name)) else {
+                unknown.push(c.clone());
+                continue;
+            };
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.clone().unwrap_or_default();
                 s.insert(cap);
@@ -174,6 +178,7 @@ fn from_flags(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
             caps.set_effective(add(caps.effective()));
             caps.set_permitted(add(caps.permitted()));
         }
+        crate::spec::warn_ignored_caps(&unknown);
         p.set_capabilities(Some(caps));
     }
     Ok(p)
