@@ -4,6 +4,7 @@
 //! root changes. Every destination is resolved inside the rootfs (see [`resolve`]).
 
 pub mod copyup;
+pub mod idmap;
 pub mod options;
 pub mod resolve;
 
@@ -126,6 +127,7 @@ impl RootfsPlan {
         let mut mounts = Vec::new();
         let mut dev_is_bind = false;
         let mut dev_mounted = false;
+        let mut userns_cache = crate::userns::UsernsCache::default();
         for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
             let opts = options::parse(m.options().as_deref().unwrap_or_default());
             let fstype = m.typ().clone();
@@ -134,9 +136,7 @@ impl RootfsPlan {
             if fstype.as_deref() == Some("bind") && !opts.is_bind() {
                 opts.flags |= MsFlags::MS_BIND;
             }
-            if opts.idmap {
-                return Err(Error::invalid_spec(format!("mounts[{i}].options: idmap mounts are not supported yet")));
-            }
+            let idmap = idmap::mappings(i, m, &opts, is_bind, linux, userns)?;
             let dest = PathBuf::from("/").join(m.destination());
             let mut source = m.source().clone();
             let mut source_is_file = false;
@@ -153,7 +153,12 @@ impl RootfsPlan {
                     )
                 })?;
                 source_is_file = !meta.is_dir();
-                if userns {
+                if let Some(maps) = &idmap {
+                    let rec = opts.flags.contains(MsFlags::MS_REC);
+                    let fd = idmap::clone_idmapped(&abs, m.destination(), rec || opts.ridmap, opts.ridmap, maps, &mut userns_cache)
+                        .map_err(|e| e.context(format!("mounts[{i}]")))?;
+                    detached = Some(Arc::new(fd));
+                } else if userns {
                     let c = resolve::path_cstr(&abs)?;
                     let fd = crate::sys::fs::open_tree_detached(&c, opts.flags.contains(MsFlags::MS_REC))
                         .with_context(|| format!("mounts[{i}]: cloning bind source {}", abs.display()))?;

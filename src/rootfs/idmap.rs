@@ -1,0 +1,114 @@
+//! Idmapped bind mounts (runtime-spec config.md "POSIX-platform Mounts": a mount's
+//! `uidMappings`/`gidMappings`, the `idmap` and `ridmap` options). Made by the runtime before
+//! the fork: open_tree(OPEN_TREE_CLONE) of the source (AT_RECURSIVE for rbind and ridmap),
+//! mount_setattr(MOUNT_ATTR_IDMAP) with a user namespace carrying the mappings
+//! ([`crate::userns::UsernsCache`]; AT_RECURSIVE for ridmap), and the detached tree is attached
+//! by the init with move_mount on the destination resolved in the rootfs (`MountOp::detached`).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use oci_spec::runtime::{Linux, LinuxIdMapping, Mount};
+
+use crate::error::{Error, Result};
+use crate::userns::UsernsCache;
+
+use super::options::MountOptions;
+
+/// The mappings a mount is idmapped with (uid, gid), or None for a plain mount. Validated as
+/// the spec says: mappings need a user namespace; `idmap`/`ridmap` are for bind mounts only;
+/// without mappings of its own the mount takes the container's (linux.uidMappings/gidMappings).
+pub fn mappings(
+    i: usize,
+    m: &Mount,
+    opts: &MountOptions,
+    is_bind: bool,
+    linux: Option<&Linux>,
+    userns: bool,
+) -> Result<Option<(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>)>> {
+    let uids = m.uid_mappings().clone().unwrap_or_default();
+    let gids = m.gid_mappings().clone().unwrap_or_default();
+    if !opts.idmap && uids.is_empty() && gids.is_empty() {
+        return Ok(None);
+    }
+    let what = format!("mounts[{i}] ({})", m.destination().display());
+    if !is_bind {
+        let t = m.typ().as_deref().unwrap_or("none");
+        return Err(Error::invalid_spec(format!(
+            "{what}: idmapped mounts are only supported for bind mounts, not type {t:?}"
+        )));
+    }
+    if !userns {
+        return Err(Error::invalid_spec(format!(
+            "{what}: idmapped mounts need a user namespace, and linux.namespaces has no \"user\""
+        )));
+    }
+    if uids.is_empty() != gids.is_empty() {
+        return Err(Error::invalid_spec(format!("{what}: uidMappings and gidMappings must be given together")));
+    }
+    if !uids.is_empty() {
+        return Ok(Some((uids, gids)));
+    }
+    let uids = linux.and_then(|l| l.uid_mappings().clone()).unwrap_or_default();
+    let gids = linux.and_then(|l| l.gid_mappings().clone()).unwrap_or_default();
+    if uids.is_empty() || gids.is_empty() {
+        return Err(Error::invalid_spec(format!(
+            "{what}: idmap without mappings of its own takes the container's, and linux.uidMappings/gidMappings are empty"
+        )));
+    }
+    Ok(Some((uids, gids)))
+}
+
+/// A detached, idmapped clone of `source` for the mount at `dest`.
+pub fn clone_idmapped(
+    source: &Path,
+    dest: &Path,
+    recursive_tree: bool,
+    recursive_idmap: bool,
+    maps: &(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>),
+    cache: &mut UsernsCache,
+) -> Result<OwnedFd> {
+    let c = super::resolve::path_cstr(source)?;
+    let tree = crate::sys::fs::open_tree_detached(&c, recursive_tree)
+        .map_err(|e| Error::sys(e, format!("cloning bind source {} for {}", source.display(), dest.display())))?;
+    let ns = cache.get(&maps.0, &maps.1)?;
+    crate::sys::fs::mount_setattr_idmap(tree.as_fd(), ns.as_fd(), recursive_idmap).map_err(|e| {
+        let fs = fs_name(&tree);
+        let why = if e == Errno::EINVAL {
+            format!("filesystem {fs} cannot be idmapped (or a submount of it, with ridmap)")
+        } else {
+            format!("filesystem {fs}")
+        };
+        Error::sys(e, format!("idmapping bind source {} for {}: {why}", source.display(), dest.display()))
+    })?;
+    Ok(tree)
+}
+
+/// The name of the filesystem `fd` is on, for messages.
+fn fs_name(fd: &OwnedFd) -> String {
+    let Ok(st) = nix::sys::statfs::fstatfs(fd) else { return "(unknown)".into() };
+    let magic = st.filesystem_type().0 as u64;
+    let name = match magic {
+        0xEF53 => "ext4",
+        0x5846_5342 => "xfs",
+        0x9123_683E => "btrfs",
+        0x0102_1994 => "tmpfs",
+        0x794C_7630 => "overlay",
+        0x858458F6 => "ramfs",
+        0x9FA0 => "proc",
+        0x6265_6572 => "sysfs",
+        0x6969 => "nfs",
+        0x6573_5546 => "fuse",
+        0x0102_1997 => "9p",
+        0x4D44 => "vfat",
+        0x6367_7270 => "cgroup2",
+        0x0027_E0EB => "cgroup",
+        0x1CD1 => "devpts",
+        0x7371_7368 => "squashfs",
+        0x6462_6720 => "debugfs",
+        0x7472_6163 => "tracefs",
+        _ => return format!("of type {magic:#x}"),
+    };
+    name.to_string()
+}
