@@ -90,6 +90,19 @@ KNOWN_FAILURES = {
         "test_prestart_hook_state_status_created": "runc 1.1.5 gives prestart hooks status \"creating\"; the conformance suite (runtime-tools hooks_stdin) and crun expect \"created\"",
         "test_hook_state_status[prestart]": "runc 1.1.5 gives prestart hooks status \"creating\"; the conformance suite (runtime-tools hooks_stdin) and crun expect \"created\"",
         "test_time_namespace_offsets_with_user_namespace": "runc 1.1.5 has no time namespace support: 'namespace {\"time\" \"\"} does not exist'",
+        # test_idmap.py (issue 18, idmapped mounts)
+        "test_idmap_option_takes_container_mappings": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores idmap/ridmap and a mount's uidMappings/gidMappings and makes a plain bind, so host-owned files show as 65534",
+        "test_idmap_mount_mappings": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores idmap/ridmap and a mount's uidMappings/gidMappings and makes a plain bind, so host-owned files show as 65534",
+        "test_idmap_mount_mappings_differ_from_container": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores idmap/ridmap and a mount's uidMappings/gidMappings and makes a plain bind, so host-owned files show as 65534",
+        "test_ridmap_idmaps_submounts": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores idmap/ridmap and a mount's uidMappings/gidMappings and makes a plain bind, so host-owned files show as 65534",
+        "test_idmap_rbind_idmaps_top_only": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores idmap/ridmap and a mount's uidMappings/gidMappings and makes a plain bind, so host-owned files show as 65534",
+        "test_idmap_tmpfs_source": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores idmap/ridmap and a mount's uidMappings/gidMappings and makes a plain bind, so host-owned files show as 65534",
+        "test_idmap_created_files_unshifted_on_host": "runc 1.1.5 has no idmapped mounts (runc 1.2): the plain bind it makes leaves the host dir owned by host uid 0/1000, unwritable for the container's root (host uid 100000): 'touch: /data/by-root: Permission denied'",
+        "test_idmap_created_by_nonroot_user": "runc 1.1.5 has no idmapped mounts (runc 1.2): the plain bind it makes leaves the host dir owned by host uid 0/1000, unwritable for the container's user 1000 (host uid 101000): \"/bin/sh: can't create /data/u1000: Permission denied\"",
+        "test_idmap_overlay_source_refused_named": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores the mount's mappings/idmap option and creates the container (a plain bind of the overlay)",
+        "test_idmap_mappings_without_userns_refused": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores the mount's mappings/idmap option and creates the container",
+        "test_idmap_option_without_userns_refused": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores the mount's mappings/idmap option and creates the container",
+        "test_idmap_unsupported_filesystem_named": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores the mount's mappings/idmap option and creates the container (a plain bind of /proc/sys/kernel)",
     },
     "crun": {
         "test_tmpfs_tmpcopyup_copies_image_content": "crun 1.8.1 copies the content but leaves the tmpfs root at tmpfs's default 1777, not the covered directory's mode (0750) as runc and husk",
@@ -273,6 +286,10 @@ KNOWN_FAILURES = {
         "test_exec_ignore_paused_waits_for_resume_and_resume_gets_through": "crun 1.8.1 has no `exec --ignore-paused` ('unrecognized option')",
         "test_exec_into_paused_container_without_flag_refused": "crun 1.8.1 exec into a paused container exits 1 ('the container `ID` is paused'); runc exits 255",
         "test_time_namespace_offsets_with_user_namespace": "crun 1.8.1 creates the container with a time and a user namespace but does not apply timeOffsets (uptime as the host's)",
+        # test_idmap.py (issue 18, idmapped mounts)
+        "test_ridmap_idmaps_submounts": "crun 1.8.1 predates the ridmap option (runtime-spec 1.2): with rbind+ridmap the clone is not recursive, the submount is missing (\"stat: can't stat '/data/sub/f'\") and the top shows 65534",
+        "test_idmap_rbind_idmaps_top_only": "crun 1.8.1 clones an rbind+idmap source non-recursively: the submount is missing inside (\"stat: can't stat '/data/sub/f'\")",
+        "test_idmap_mappings_without_userns_refused": "crun 1.8.1 creates the container when a mount has uidMappings/gidMappings but there is no user namespace",
     },
     "husk": {},
 }
