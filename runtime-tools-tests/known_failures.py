@@ -103,6 +103,8 @@ KNOWN_FAILURES = {
         "test_idmap_mappings_without_userns_refused": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores the mount's mappings/idmap option and creates the container",
         "test_idmap_option_without_userns_refused": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores the mount's mappings/idmap option and creates the container",
         "test_idmap_unsupported_filesystem_named": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores the mount's mappings/idmap option and creates the container (a plain bind of /proc/sys/kernel)",
+        "test_idmap_rootfs": "runc 1.1.5 has no idmapped mounts (runc 1.2): with a bind of the rootfs for \"/\" the image shows as 65534 and '/' is not writable: \"mkdir: can't create directory '/made': Permission denied\"",
+        "test_idmap_rootfs_with_own_mappings_and_mounts": "runc 1.1.5 has no idmapped mounts (runc 1.2): the container's root (host uid 100000) cannot create the /vol mount point in the host-owned image: 'error mounting ... to rootfs at \"/vol\"'",
     },
     "crun": {
         "test_tmpfs_tmpcopyup_copies_image_content": "crun 1.8.1 copies the content but leaves the tmpfs root at tmpfs's default 1777, not the covered directory's mode (0750) as runc and husk",
@@ -290,6 +292,8 @@ KNOWN_FAILURES = {
         "test_ridmap_idmaps_submounts": "crun 1.8.1 predates the ridmap option (runtime-spec 1.2): with rbind+ridmap the clone is not recursive, the submount is missing (\"stat: can't stat '/data/sub/f'\") and the top shows 65534",
         "test_idmap_rbind_idmaps_top_only": "crun 1.8.1 clones an rbind+idmap source non-recursively: the submount is missing inside (\"stat: can't stat '/data/sub/f'\")",
         "test_idmap_mappings_without_userns_refused": "crun 1.8.1 creates the container when a mount has uidMappings/gidMappings but there is no user namespace",
+        "test_idmap_rootfs": "crun 1.8.1 cannot idmap the rootfs through a mount for \"/\": 'mount `BUNDLE/rootfs` to ``: Invalid argument' (with a relative source: 'open `rootfs`: Bad file descriptor')",
+        "test_idmap_rootfs_with_own_mappings_and_mounts": "crun 1.8.1 cannot idmap the rootfs through a mount for \"/\": 'mount `BUNDLE/rootfs` to ``: Invalid argument'",
     },
     "husk": {},
 }

@@ -291,3 +291,36 @@ def test_idmap_nothing_left_after_delete(env, ct):
     assert _mounts() == mounts_before
     assert set(_children()) <= set(kids_before)
     assert not leftovers(env, ct)
+
+
+def test_idmap_rootfs(env, ct):
+    # the rootfs itself idmapped (a bind of root.path for "/" with idmap): the host-owned image
+    # shows its real owners inside and is writable by the container's root, unshifted on disk
+    _userns(ct)
+    ct.config["root"]["readonly"] = False
+    ct.config["mounts"].insert(0, _bind(ct.rootfs, "/", ["rbind", "idmap"]))
+    out = _run_sh(ct, (STAT % "/bin/busybox /etc/passwd /") + "; mkdir /made && touch /made/f && echo done")
+    assert _owners(out) == {"/bin/busybox": (0, 0), "/etc/passwd": (0, 0), "/": (0, 0)}, (out, ct.errors())
+    assert "done" in out, (out, ct.errors())
+    assert _host_owner(os.path.join(ct.rootfs, "made", "f")) == (0, 0)
+
+
+def test_idmap_rootfs_with_own_mappings_and_mounts(env, ct):
+    # the rootfs mount's own mappings, and an idmapped volume on top of it
+    d = _owned_dir(env)
+    _userns(ct)
+    ct.config["mounts"].insert(0, _bind(ct.rootfs, "/", ["rbind"], uidMappings=MAP, gidMappings=MAP))
+    ct.config["mounts"].append(_bind(d, "/vol", ["bind", "idmap"]))
+    out = _run_sh(ct, STAT % "/etc/passwd /vol/u1000")
+    assert _owners(out) == {"/etc/passwd": (0, 0), "/vol/u1000": (1000, 1000)}, (out, ct.errors())
+    # /vol was created through the idmapped rootfs: owned by on-disk root
+    assert _host_owner(os.path.join(ct.rootfs, "vol")) == (0, 0)
+
+
+def test_idmap_rootfs_other_source_refused(env, ct):
+    d = _owned_dir(env)
+    _userns(ct)
+    ct.config["mounts"].insert(0, _bind(d, "/", ["rbind", "idmap"]))
+    err = _create_fails(env, ct)
+    if rtt.is_husk():
+        assert "root.path" in err, err

@@ -112,3 +112,27 @@ fn fs_name(fd: &OwnedFd) -> String {
     };
     name.to_string()
 }
+
+/// The idmapped clone of the rootfs asked for by `mounts[i]` (destination "/"): its source
+/// must be root.path (relative to the bundle, as root.path is).
+pub fn rootfs_clone(
+    i: usize,
+    m: &Mount,
+    rootfs: &Path,
+    bundle: &Path,
+    opts: &MountOptions,
+    maps: &(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>),
+    cache: &mut UsernsCache,
+) -> Result<OwnedFd> {
+    let src = m.source().as_ref().map(|s| bundle.join(s));
+    let same = src.as_ref().and_then(|s| std::fs::canonicalize(s).ok()).is_some_and(|s| s == rootfs);
+    if !same {
+        return Err(Error::invalid_spec(format!(
+            "mounts[{i}] (/): an idmapped mount for \"/\" idmaps the rootfs, so its source must be root.path ({}), not {}",
+            rootfs.display(),
+            src.as_deref().unwrap_or(Path::new("none")).display()
+        )));
+    }
+    // The rootfs is always bound recursively (as the bind onto itself it replaces).
+    clone_idmapped(rootfs, Path::new("/"), true, opts.ridmap, maps, cache)
+}
