@@ -136,3 +136,75 @@ pub fn rootfs_clone(
     // The rootfs is always bound recursively (as the bind onto itself it replaces).
     clone_idmapped(rootfs, Path::new("/"), true, opts.ridmap, maps, cache)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rootfs::options::parse;
+    use serde_json::json;
+
+    fn mount(v: serde_json::Value) -> Mount {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn linux() -> Linux {
+        serde_json::from_value(json!({
+            "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+            "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
+        }))
+        .unwrap()
+    }
+
+    fn check(m: serde_json::Value, userns: bool) -> Result<Option<(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>)>> {
+        let m = mount(m);
+        let opts = parse(m.options().as_deref().unwrap_or_default());
+        let is_bind = opts.is_bind() || m.typ().as_deref() == Some("bind");
+        mappings(3, &m, &opts, is_bind, Some(&linux()), userns)
+    }
+
+    #[test]
+    fn plain_mounts_are_not_idmapped() {
+        assert!(check(json!({"destination": "/d", "type": "bind", "source": "/s", "options": ["rbind"]}), true)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn idmap_takes_the_containers_mappings() {
+        let (u, g) = check(json!({"destination": "/d", "type": "bind", "source": "/s", "options": ["idmap"]}), true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(crate::userns::map_text(&u), "0 100000 65536\n");
+        assert_eq!(crate::userns::map_text(&g), "0 200000 65536\n");
+    }
+
+    #[test]
+    fn mount_mappings_win_and_imply_idmap() {
+        let mm =
+            json!([{"containerID": 0, "hostID": 5000, "size": 10}, {"containerID": 10, "hostID": 7000, "size": 1}]);
+        let (u, _) = check(
+            json!({"destination": "/d", "source": "/s", "options": ["bind"], "uidMappings": mm, "gidMappings": mm}),
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(crate::userns::map_text(&u), "0 5000 10\n10 7000 1\n");
+    }
+
+    #[test]
+    fn refusals_name_the_mount_and_reason() {
+        let mm = json!([{"containerID": 0, "hostID": 5000, "size": 10}]);
+        let e = check(json!({"destination": "/d", "type": "bind", "source": "/s", "options": ["idmap"]}), false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mounts[3] (/d)") && e.contains("user namespace"), "{e}");
+        let e = check(json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("mounts[3] (/t)") && e.contains("bind mounts") && e.contains("tmpfs"), "{e}");
+        let e = check(json!({"destination": "/d", "type": "bind", "source": "/s", "uidMappings": mm}), true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("together"), "{e}");
+    }
+}

@@ -166,8 +166,15 @@ impl RootfsPlan {
                 source_is_file = !meta.is_dir();
                 if let Some(maps) = &idmap {
                     let rec = opts.flags.contains(MsFlags::MS_REC);
-                    let fd = idmap::clone_idmapped(&abs, m.destination(), rec || opts.ridmap, opts.ridmap, maps, &mut userns_cache)
-                        .map_err(|e| e.context(format!("mounts[{i}]")))?;
+                    let fd = idmap::clone_idmapped(
+                        &abs,
+                        m.destination(),
+                        rec || opts.ridmap,
+                        opts.ridmap,
+                        maps,
+                        &mut userns_cache,
+                    )
+                    .map_err(|e| e.context(format!("mounts[{i}]")))?;
                     detached = Some(Arc::new(fd));
                 } else if userns {
                     let c = resolve::path_cstr(&abs)?;

@@ -196,7 +196,8 @@ pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 /// `userns` (on-disk id → id in that namespace's parent). With `recursive`, every mount of the
 /// tree is idmapped, not only its top.
 pub fn mount_setattr_idmap(tree: BorrowedFd, userns: BorrowedFd, recursive: bool) -> Result<(), Errno> {
-    let attr = MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let attr =
+        MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
     let rec = if recursive { libc::AT_RECURSIVE } else { 0 };
     let empty = c"";
     // SAFETY: `attr` is a valid mount_attr of the size passed; empty path + AT_EMPTY_PATH
