@@ -105,6 +105,7 @@ KNOWN_FAILURES = {
         "test_idmap_unsupported_filesystem_named": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores the mount's mappings/idmap option and creates the container (a plain bind of /proc/sys/kernel)",
         "test_idmap_rootfs": "runc 1.1.5 has no idmapped mounts (runc 1.2): with a bind of the rootfs for \"/\" the image shows as 65534 and '/' is not writable: \"mkdir: can't create directory '/made': Permission denied\"",
         "test_idmap_rootfs_with_own_mappings_and_mounts": "runc 1.1.5 has no idmapped mounts (runc 1.2): the container's root (host uid 100000) cannot create the /vol mount point in the host-owned image: 'error mounting ... to rootfs at \"/vol\"'",
+        "test_idmap_rootfs_in_inaccessible_bundle": "runc 1.1.5 has no idmapped mounts and binds the rootfs onto itself as the container's mapped root, which cannot enter a 0700 bundle: 'error preparing rootfs: mount BUNDLE/rootfs:BUNDLE/rootfs, flags: 0x5000: permission denied'",
     },
     "crun": {
         "test_tmpfs_tmpcopyup_copies_image_content": "crun 1.8.1 copies the content but leaves the tmpfs root at tmpfs's default 1777, not the covered directory's mode (0750) as runc and husk",
@@ -294,6 +295,7 @@ KNOWN_FAILURES = {
         "test_idmap_mappings_without_userns_refused": "crun 1.8.1 creates the container when a mount has uidMappings/gidMappings but there is no user namespace",
         "test_idmap_rootfs": "crun 1.8.1 cannot idmap the rootfs through a mount for \"/\": 'mount `BUNDLE/rootfs` to ``: Invalid argument' (with a relative source: 'open `rootfs`: Bad file descriptor')",
         "test_idmap_rootfs_with_own_mappings_and_mounts": "crun 1.8.1 cannot idmap the rootfs through a mount for \"/\": 'mount `BUNDLE/rootfs` to ``: Invalid argument'",
+        "test_idmap_rootfs_in_inaccessible_bundle": "crun 1.8.1 cannot idmap the rootfs through a mount for \"/\" and cannot enter a 0700 bundle as the container's root: 'make `rootfs` private: Permission denied'",
     },
     "husk": {},
 }

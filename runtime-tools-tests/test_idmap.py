@@ -324,3 +324,13 @@ def test_idmap_rootfs_other_source_refused(env, ct):
     err = _create_fails(env, ct)
     if rtt.is_husk():
         assert "root.path" in err, err
+
+
+def test_idmap_rootfs_in_inaccessible_bundle(env, ct):
+    # a 0700 bundle of the host's root: the container's root cannot reach the rootfs path, so
+    # the idmapped clone is attached elsewhere in its namespace (docs/userns.md)
+    _userns(ct)
+    os.chmod(ct.bundle, 0o700)
+    ct.config["mounts"].insert(0, _bind(ct.rootfs, "/", ["rbind", "idmap"]))
+    out = _run_sh(ct, STAT % "/etc/passwd /bin/busybox")
+    assert _owners(out) == {"/etc/passwd": (0, 0), "/bin/busybox": (0, 0)}, (out, ct.errors())
