@@ -334,3 +334,16 @@ def test_idmap_rootfs_in_inaccessible_bundle(env, ct):
     ct.config["mounts"].insert(0, _bind(ct.rootfs, "/", ["rbind", "idmap"]))
     out = _run_sh(ct, STAT % "/etc/passwd /bin/busybox")
     assert _owners(out) == {"/etc/passwd": (0, 0), "/bin/busybox": (0, 0)}, (out, ct.errors())
+
+
+def test_idmap_file_source_read_only(env, ct):
+    # a single file, idmapped and read-only: owners mapped, writes refused (ro applied on top)
+    d = _owned_dir(env)
+    _userns(ct)
+    open(os.path.join(ct.rootfs, "etc", "f1000"), "w").close()
+    ct.config["mounts"].append(_bind(os.path.join(d, "u1000"), "/etc/f1000", ["bind", "ro", "idmap"]))
+    out = _run_sh(ct, (STAT % "/etc/f1000") + "; echo x > /etc/f1000 || echo refused")
+    assert _owners(out) == {"/etc/f1000": (1000, 1000)}, (out, ct.errors())
+    assert "refused" in out and "Read-only file system" in ct.errors(), (out, ct.errors())
+    with open(os.path.join(d, "u1000")) as f:
+        assert f.read() == "x"
