@@ -98,6 +98,7 @@ KNOWN_FAILURES = {
         "test_idmap_rbind_idmaps_top_only": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores idmap/ridmap and a mount's uidMappings/gidMappings and makes a plain bind, so host-owned files show as 65534",
         "test_idmap_tmpfs_source": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores idmap/ridmap and a mount's uidMappings/gidMappings and makes a plain bind, so host-owned files show as 65534",
         "test_idmap_file_source_read_only": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores idmap/ridmap and a mount's uidMappings/gidMappings and makes a plain bind, so host-owned files show as 65534",
+        "test_idmap_nothing_left_after_delete": "runc 1.1.5 has no idmapped mounts (runc 1.2): /a, /b and /c are plain binds, not 'idmapped' in the init's mountinfo",
         "test_idmap_created_files_unshifted_on_host": "runc 1.1.5 has no idmapped mounts (runc 1.2): the plain bind it makes leaves the host dir owned by host uid 0/1000, unwritable for the container's root (host uid 100000): 'touch: /data/by-root: Permission denied'",
         "test_idmap_created_by_nonroot_user": "runc 1.1.5 has no idmapped mounts (runc 1.2): the plain bind it makes leaves the host dir owned by host uid 0/1000, unwritable for the container's user 1000 (host uid 101000): \"/bin/sh: can't create /data/u1000: Permission denied\"",
         "test_idmap_overlay_source_refused_named": "runc 1.1.5 has no idmapped mounts (runc 1.2): it ignores the mount's mappings/idmap option and creates the container (a plain bind of the overlay)",
