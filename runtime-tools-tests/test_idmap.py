@@ -348,3 +348,27 @@ def test_idmap_file_source_read_only(env, ct):
     assert "refused" in out and "Read-only file system" in ct.errors(), (out, ct.errors())
     with open(os.path.join(d, "u1000")) as f:
         assert f.read() == "x"
+
+
+def test_idmap_in_joined_user_namespace(env, ct):
+    # "idmap" without mappings in a container that joins a user namespace by path: the mount
+    # takes that namespace's mappings (the container's own)
+    import time
+    p = env.spawn(["unshare", "--user", "sleep", "300"])
+    host_user = os.readlink("/proc/self/ns/user")
+    for _ in range(200):
+        if os.readlink("/proc/%d/ns/user" % p.pid) != host_user:
+            break
+        time.sleep(0.01)
+    for f in ("uid_map", "gid_map"):
+        with open("/proc/%d/%s" % (p.pid, f), "w") as fh:
+            fh.write("0 100000 65536\n")
+    d = _owned_dir(env)
+    _userns(ct)
+    del ct.config["linux"]["uidMappings"], ct.config["linux"]["gidMappings"]
+    for n in ct.config["linux"]["namespaces"]:
+        if n["type"] == "user":
+            n["path"] = "/proc/%d/ns/user" % p.pid
+    ct.config["mounts"].append(_bind(d, "/data", ["bind", "idmap"]))
+    out = _run_sh(ct, STAT % "/data/u0 /data/u1000")
+    assert _owners(out) == {"/data/u0": (0, 0), "/data/u1000": (1000, 1000)}, (out, ct.errors())

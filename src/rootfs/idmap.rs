@@ -6,19 +6,31 @@
 //! by the init with move_mount on the destination resolved in the rootfs (`MountOp::detached`).
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use oci_spec::runtime::{Linux, LinuxIdMapping, Mount};
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, Mount};
 
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::userns::UsernsCache;
 
 use super::options::MountOptions;
 
-/// The mappings a mount is idmapped with (uid, gid), or None for a plain mount. Validated as
-/// the spec says: mappings need a user namespace; `idmap`/`ridmap` are for bind mounts only;
-/// without mappings of its own the mount takes the container's (linux.uidMappings/gidMappings).
+/// Where an idmapped mount's mappings come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idmap {
+    /// uid and gid mappings: a user namespace carrying them is made ([`UsernsCache`]).
+    Maps(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>),
+    /// The user namespace the container joins (linux.namespaces, by path): its own mappings.
+    Joined(PathBuf),
+}
+
+/// How a mount is idmapped, or None for a plain mount. Validated as the spec says: mappings
+/// need a user namespace; `idmap`/`ridmap` are for bind mounts only; without mappings of its
+/// own the mount takes the container's (linux.uidMappings/gidMappings, or those of the user
+/// namespace it joins).
 pub fn mappings(
     i: usize,
     m: &Mount,
@@ -26,7 +38,7 @@ pub fn mappings(
     is_bind: bool,
     linux: Option<&Linux>,
     userns: bool,
-) -> Result<Option<(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>)>> {
+) -> Result<Option<Idmap>> {
     let uids = m.uid_mappings().clone().unwrap_or_default();
     let gids = m.gid_mappings().clone().unwrap_or_default();
     if !opts.idmap && uids.is_empty() && gids.is_empty() {
@@ -48,7 +60,14 @@ pub fn mappings(
         return Err(Error::invalid_spec(format!("{what}: uidMappings and gidMappings must be given together")));
     }
     if !uids.is_empty() {
-        return Ok(Some((uids, gids)));
+        return Ok(Some(Idmap::Maps(uids, gids)));
+    }
+    let joined = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::User))
+        .and_then(|n| n.path().clone());
+    if let Some(path) = joined {
+        return Ok(Some(Idmap::Joined(path)));
     }
     let uids = linux.and_then(|l| l.uid_mappings().clone()).unwrap_or_default();
     let gids = linux.and_then(|l| l.gid_mappings().clone()).unwrap_or_default();
@@ -57,7 +76,7 @@ pub fn mappings(
             "{what}: idmap without mappings of its own takes the container's, and linux.uidMappings/gidMappings are empty"
         )));
     }
-    Ok(Some((uids, gids)))
+    Ok(Some(Idmap::Maps(uids, gids)))
 }
 
 /// A detached, idmapped clone of `source` for the mount at `dest`.
@@ -66,13 +85,20 @@ pub fn clone_idmapped(
     dest: &Path,
     recursive_tree: bool,
     recursive_idmap: bool,
-    maps: &(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>),
+    idmap: &Idmap,
     cache: &mut UsernsCache,
 ) -> Result<OwnedFd> {
     let c = super::resolve::path_cstr(source)?;
     let tree = crate::sys::fs::open_tree_detached(&c, recursive_tree)
         .map_err(|e| Error::sys(e, format!("cloning bind source {} for {}", source.display(), dest.display())))?;
-    let ns = cache.get(&maps.0, &maps.1)?;
+    let ns = match idmap {
+        Idmap::Maps(uids, gids) => cache.get(uids, gids)?,
+        Idmap::Joined(path) => std::sync::Arc::new(crate::sys::fs::own_fd(
+            open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).with_context(|| {
+                format!("opening user namespace {} for the idmapped mount {}", path.display(), dest.display())
+            })?,
+        )),
+    };
     crate::sys::fs::mount_setattr_idmap(tree.as_fd(), ns.as_fd(), recursive_idmap).map_err(|e| {
         let fs = fs_name(&tree);
         let why = if e == Errno::EINVAL {
@@ -121,7 +147,7 @@ pub fn rootfs_clone(
     rootfs: &Path,
     bundle: &Path,
     opts: &MountOptions,
-    maps: &(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>),
+    idmap: &Idmap,
     cache: &mut UsernsCache,
 ) -> Result<OwnedFd> {
     let src = m.source().as_ref().map(|s| bundle.join(s));
@@ -134,7 +160,7 @@ pub fn rootfs_clone(
         )));
     }
     // The rootfs is always bound recursively (as the bind onto itself it replaces).
-    clone_idmapped(rootfs, Path::new("/"), true, opts.ridmap, maps, cache)
+    clone_idmapped(rootfs, Path::new("/"), true, opts.ridmap, idmap, cache)
 }
 
 #[cfg(test)]
@@ -155,7 +181,7 @@ mod tests {
         .unwrap()
     }
 
-    fn check(m: serde_json::Value, userns: bool) -> Result<Option<(Vec<LinuxIdMapping>, Vec<LinuxIdMapping>)>> {
+    fn check(m: serde_json::Value, userns: bool) -> Result<Option<Idmap>> {
         let m = mount(m);
         let opts = parse(m.options().as_deref().unwrap_or_default());
         let is_bind = opts.is_bind() || m.typ().as_deref() == Some("bind");
@@ -171,9 +197,8 @@ mod tests {
 
     #[test]
     fn idmap_takes_the_containers_mappings() {
-        let (u, g) = check(json!({"destination": "/d", "type": "bind", "source": "/s", "options": ["idmap"]}), true)
-            .unwrap()
-            .unwrap();
+        let m = json!({"destination": "/d", "type": "bind", "source": "/s", "options": ["idmap"]});
+        let Some(Idmap::Maps(u, g)) = check(m, true).unwrap() else { panic!() };
         assert_eq!(crate::userns::map_text(&u), "0 100000 65536\n");
         assert_eq!(crate::userns::map_text(&g), "0 200000 65536\n");
     }
@@ -182,13 +207,26 @@ mod tests {
     fn mount_mappings_win_and_imply_idmap() {
         let mm =
             json!([{"containerID": 0, "hostID": 5000, "size": 10}, {"containerID": 10, "hostID": 7000, "size": 1}]);
-        let (u, _) = check(
+        let Some(Idmap::Maps(u, _)) = check(
             json!({"destination": "/d", "source": "/s", "options": ["bind"], "uidMappings": mm, "gidMappings": mm}),
             true,
         )
-        .unwrap()
-        .unwrap();
+        .unwrap() else {
+            panic!()
+        };
         assert_eq!(crate::userns::map_text(&u), "0 5000 10\n10 7000 1\n");
+    }
+
+    #[test]
+    fn idmap_in_a_joined_user_namespace_takes_its_mappings() {
+        let m = mount(json!({"destination": "/d", "type": "bind", "source": "/s", "options": ["idmap"]}));
+        let linux: Linux =
+            serde_json::from_value(json!({"namespaces": [{"type": "user", "path": "/proc/7/ns/user"}]})).unwrap();
+        let opts = parse(m.options().as_deref().unwrap_or_default());
+        assert_eq!(
+            mappings(0, &m, &opts, true, Some(&linux), true).unwrap(),
+            Some(Idmap::Joined("/proc/7/ns/user".into()))
+        );
     }
 
     #[test]

@@ -142,10 +142,10 @@ impl RootfsPlan {
             }
             let idmap = idmap::mappings(i, m, &opts, is_bind, linux, userns)?;
             let dest = PathBuf::from("/").join(m.destination());
-            if let (Some(maps), true) = (&idmap, dest == Path::new("/")) {
+            if let (Some(how), true) = (&idmap, dest == Path::new("/")) {
                 // The rootfs itself, idmapped: one image unpacked on the host serves containers
                 // of any mapping.
-                let fd = idmap::rootfs_clone(i, m, &rootfs, bundle, &opts, maps, &mut userns_cache)?;
+                let fd = idmap::rootfs_clone(i, m, &rootfs, bundle, &opts, how, &mut userns_cache)?;
                 rootfs_idmapped = Some(Arc::new(fd));
                 continue;
             }
@@ -164,14 +164,14 @@ impl RootfsPlan {
                     )
                 })?;
                 source_is_file = !meta.is_dir();
-                if let Some(maps) = &idmap {
+                if let Some(how) = &idmap {
                     let rec = opts.flags.contains(MsFlags::MS_REC);
                     let fd = idmap::clone_idmapped(
                         &abs,
                         m.destination(),
                         rec || opts.ridmap,
                         opts.ridmap,
-                        maps,
+                        how,
                         &mut userns_cache,
                     )
                     .map_err(|e| e.context(format!("mounts[{i}]")))?;
