@@ -573,12 +573,12 @@ def test_features_husk_fields():
     assert linux["intelRdt"]["enabled"] == resctrl
     assert linux["netDevices"] == {"enabled": True}
     assert "MPOL_BIND" in linux["memoryPolicy"]["modes"]
-    assert linux["mountExtensions"] == {"idmap": {"enabled": False}}
+    assert linux["mountExtensions"] == {"idmap": {"enabled": True}}
     s = linux["seccomp"]
     assert set(s["supportedFlags"]) <= set(s["knownFlags"])
     assert "SECCOMP_FILTER_FLAG_LOG" in s["supportedFlags"]
     assert f["annotations"] and all(k.startswith("run.husk.") for k in f["annotations"])
-    assert "idmap" not in f["mountOptions"]
+    assert "idmap" in f["mountOptions"] and "ridmap" in f["mountOptions"]  # test_idmap.py
 
 
 NS_PROC = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
@@ -617,8 +617,9 @@ def test_features_capability_claims_hold(ct):
 
 
 # Options that cannot be applied to a plain bind mount on their own: "remount" needs an
-# existing mount at the destination; propagation options are checked as bind + option.
-NOT_ON_BIND = {"remount"}
+# existing mount at the destination; propagation options are checked as bind + option. "idmap"
+# and "ridmap" need a user namespace: their claims are checked by test_idmap.py.
+NOT_ON_BIND = {"remount", "idmap", "ridmap"}
 
 
 def test_features_mount_option_claims_hold(env, ct):

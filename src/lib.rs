@@ -23,6 +23,7 @@ pub mod spec;
 pub mod state;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod userns;
 
 pub use error::{Context, Error, Kind, Result};
 

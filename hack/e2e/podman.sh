@@ -71,4 +71,31 @@ expect "seccomp filter in force" "Seccomp:	2" "${R[@]}" --rm $IMG grep Seccomp: 
 # (without the filter the call succeeds: it needs no capability).
 expect "a denied syscall fails inside" "ENOSYS" "${R[@]}" --rm $IMG seccomp-probe personality 0x0200000
 expect "an allowed syscall works" "errno=0" "${R[@]}" --rm $IMG seccomp-probe personality 0xffffffff
+# Idmapped mounts (issue 18): -v SRC:DST:idmap with --uidmap, and --userns=auto. A host directory
+# holding files of host uid 0 and 1000: through the idmapped mount they keep those owners inside,
+# and what the container creates lands on disk unshifted.
+V=$W/vol; mkdir -p "$V"; touch "$V/u0" "$V/u1000"; chown 1000:1000 "$V/u1000"
+expect "--uidmap with -v :idmap shows host owners" "0 0 1000 1000" \
+  "${R[@]}" --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 -v "$V:/data:idmap" $IMG \
+  sh -c 'echo $(stat -c "%u %g" /data/u0 /data/u1000)'
+step "--uidmap: container root writes through :idmap" \
+  "${R[@]}" --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 -v "$V:/data:idmap" $IMG \
+  sh -c 'touch /data/new && chown 1000:1000 /data/u0'
+expect "files created through :idmap are unshifted on the host" "0:0 1000:1000" \
+  sh -c "echo \$(stat -c %u:%g '$V/new' '$V/u0')"
+# --userns=auto takes a range of the "containers" user's subordinate ids. The host's
+# /etc/subuid, /etc/subgid and /etc/passwd are not changed: podman runs in a private mount
+# namespace where copies holding a "containers" entry are bound over them.
+for f in passwd subuid subgid; do cp "/etc/$f" "$W/$f" 2>/dev/null || : > "$W/$f"; done
+echo "containers:x:999:999::/nonexistent:/usr/sbin/nologin" >> "$W/passwd"
+echo "containers:300000:200000" >> "$W/subuid"; echo "containers:300000:200000" >> "$W/subgid"
+auto() {
+  W=$W unshare -m --propagation private sh -c '
+    for f in passwd subuid subgid; do [ -e /etc/$f ] || exit 9; mount --bind "$W/$f" /etc/$f; done
+    exec "$@"' auto "$@"
+}
+expect "--userns=auto maps the container into the containers range" "0 300000" \
+  auto "${R[@]}" --rm --userns=auto -v "$V:/data:idmap" $IMG sh -c 'echo $(head -1 /proc/self/uid_map)'
+expect "--userns=auto with -v :idmap shows host owners" "0 1000" \
+  auto "${R[@]}" --rm --userns=auto -v "$V:/data:idmap" $IMG sh -c 'echo $(stat -c %u /data/u1000 /data/new | sort -n)'
 summary

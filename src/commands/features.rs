@@ -36,7 +36,7 @@ pub fn features_json() -> Value {
             "selinux": {"enabled": false},
             // Implemented (src/resctrl.rs), but only usable where resctrl is mounted.
             "intelRdt": {"enabled": crate::resctrl::available(), "schemata": crate::resctrl::available(), "monitoring": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
+            "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED",
@@ -86,7 +86,9 @@ mod tests {
         let caps = f["linux"]["capabilities"].as_array().unwrap();
         assert_eq!(caps[0], "CAP_CHOWN");
         assert!(caps.contains(&json!("CAP_CHECKPOINT_RESTORE")));
-        assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], false);
+        assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
+        let opts = f["mountOptions"].as_array().unwrap();
+        assert!(opts.iter().any(|o| o == "idmap") && opts.iter().any(|o| o == "ridmap"));
         for k in f["annotations"].as_object().unwrap().keys() {
             assert!(k.starts_with("run.husk."), "{k}");
         }

@@ -4,6 +4,7 @@
 //! root changes. Every destination is resolved inside the rootfs (see [`resolve`]).
 
 pub mod copyup;
+pub mod idmap;
 pub mod options;
 pub mod resolve;
 
@@ -83,6 +84,9 @@ pub struct RootfsPlan {
     /// In a new user namespace: a detached clone of the rootfs made by the runtime, attached in
     /// the container's namespace when its root cannot reach the rootfs by path.
     pub rootfs_tree: Option<Arc<OwnedFd>>,
+    /// `rootfs_tree` is an idmapped clone of the rootfs (a `mounts` entry for "/" with
+    /// mappings, see [`idmap`]): it is always attached, instead of the bind onto itself.
+    pub rootfs_idmapped: bool,
     /// For `cgroup` mounts on a v1 host: the container's cgroup in each hierarchy.
     pub cgroup_v1: Vec<CgroupBind>,
     /// For `cgroup` mounts on a v2 host: the container's cgroup dir (bind when no cgroup ns).
@@ -126,6 +130,8 @@ impl RootfsPlan {
         let mut mounts = Vec::new();
         let mut dev_is_bind = false;
         let mut dev_mounted = false;
+        let mut userns_cache = crate::userns::UsernsCache::default();
+        let mut rootfs_idmapped = None;
         for (i, m) in spec.mounts().as_deref().unwrap_or_default().iter().enumerate() {
             let opts = options::parse(m.options().as_deref().unwrap_or_default());
             let fstype = m.typ().clone();
@@ -134,10 +140,15 @@ impl RootfsPlan {
             if fstype.as_deref() == Some("bind") && !opts.is_bind() {
                 opts.flags |= MsFlags::MS_BIND;
             }
-            if opts.idmap {
-                return Err(Error::invalid_spec(format!("mounts[{i}].options: idmap mounts are not supported yet")));
-            }
+            let idmap = idmap::mappings(i, m, &opts, is_bind, linux, userns)?;
             let dest = PathBuf::from("/").join(m.destination());
+            if let (Some(how), true) = (&idmap, dest == Path::new("/")) {
+                // The rootfs itself, idmapped: one image unpacked on the host serves containers
+                // of any mapping.
+                let fd = idmap::rootfs_clone(i, m, &rootfs, bundle, &opts, how, &mut userns_cache)?;
+                rootfs_idmapped = Some(Arc::new(fd));
+                continue;
+            }
             let mut source = m.source().clone();
             let mut source_is_file = false;
             let mut detached = None;
@@ -153,7 +164,19 @@ impl RootfsPlan {
                     )
                 })?;
                 source_is_file = !meta.is_dir();
-                if userns {
+                if let Some(how) = &idmap {
+                    let rec = opts.flags.contains(MsFlags::MS_REC);
+                    let fd = idmap::clone_idmapped(
+                        &abs,
+                        m.destination(),
+                        rec || opts.ridmap,
+                        opts.ridmap,
+                        how,
+                        &mut userns_cache,
+                    )
+                    .map_err(|e| e.context(format!("mounts[{i}]")))?;
+                    detached = Some(Arc::new(fd));
+                } else if userns {
                     let c = resolve::path_cstr(&abs)?;
                     let fd = crate::sys::fs::open_tree_detached(&c, opts.flags.contains(MsFlags::MS_REC))
                         .with_context(|| format!("mounts[{i}]: cloning bind source {}", abs.display()))?;
@@ -230,7 +253,9 @@ impl RootfsPlan {
         let (cgroup_v1, cgroup_v2_path) = if needs_cgroup { cgroup_binds(cgroup_path)? } else { (Vec::new(), None) };
         // Only a fallback (see mount_all): without it the bind by path is tried and its error
         // reported.
-        let rootfs_tree = if userns {
+        let rootfs_tree = if rootfs_idmapped.is_some() {
+            rootfs_idmapped.clone()
+        } else if userns {
             let c = resolve::path_cstr(&rootfs)?;
             crate::sys::fs::open_tree_detached(&c, true).ok().map(Arc::new)
         } else {
@@ -259,6 +284,7 @@ impl RootfsPlan {
             no_pivot,
             shared_mount_ns: false,
             rootfs_tree,
+            rootfs_idmapped: rootfs_idmapped.is_some(),
             userns,
             cgroup_v1,
             cgroup_v2_path,
@@ -276,6 +302,11 @@ impl RootfsPlan {
     /// host's `/`). Masked and read-only paths are refused (as runc); root.readonly is not
     /// applied (as runc).
     pub fn share_mount_ns(&mut self) -> Result<()> {
+        if self.rootfs_idmapped {
+            return Err(Error::invalid_spec(
+                "mounts: an idmapped rootfs (a mount for \"/\" with mappings) needs a mount namespace of its own",
+            ));
+        }
         if !self.masked.is_empty() || !self.readonly.is_empty() {
             // runc's words.
             return Err(Error::invalid_spec(
@@ -309,10 +340,15 @@ impl RootfsPlan {
             mount(None::<&str>, "/", None::<&str>, self.root_propagation, None::<&str>)
                 .context("setting propagation of / in the container's mount namespace")?;
             // pivot_root needs the new root to be a mount point.
-            let bind =
-                mount(Some(&self.rootfs), &self.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>);
+            let bind = if self.rootfs_idmapped {
+                // Attach the idmapped clone on the rootfs path (or at STAGE below).
+                Err(Errno::EACCES)
+            } else {
+                mount(Some(&self.rootfs), &self.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            };
             match (bind, &self.rootfs_tree) {
                 (Ok(()), _) => {}
+                (Err(_), Some(tree)) if self.rootfs_idmapped && self.attach_at_rootfs_path(tree)? => {}
                 // A user namespace whose root may not enter the bundle (a 0700 directory of the
                 // host's root): attach the runtime's clone of the rootfs at STAGE instead.
                 (Err(Errno::EACCES), Some(tree)) => {
@@ -361,6 +397,21 @@ impl RootfsPlan {
             }
         }
         Ok(at)
+    }
+
+    /// Attach the idmapped rootfs clone `tree` on the rootfs path. False when the container's
+    /// root cannot reach that path (the caller attaches it at [`STAGE`] then).
+    fn attach_at_rootfs_path(&self, tree: &OwnedFd) -> Result<bool> {
+        let target = match open(&self.rootfs, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => own_fd(fd),
+            Err(Errno::EACCES) => return Ok(false),
+            Err(e) => return Err(Error::sys(e, format!("opening rootfs {}", self.rootfs.display()))),
+        };
+        crate::sys::fs::move_mount_onto(tree.as_fd(), target.as_fd())
+            .with_context(|| format!("attaching the idmapped rootfs {}", self.rootfs.display()))?;
+        mount(None::<&str>, &self.rootfs, None::<&str>, self.root_propagation, None::<&str>)
+            .context("setting propagation of the idmapped rootfs")?;
+        Ok(true)
     }
 
     /// The rest after [`RootfsPlan::mount_all`] (and the createRuntime/createContainer hooks):

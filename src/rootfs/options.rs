@@ -19,8 +19,10 @@ pub struct MountOptions {
     pub rec_clr: u64,
     /// Options the kernel flags don't know: passed as the data string ("mode=755,size=65536k").
     pub data: Vec<String>,
-    /// "idmap" / "ridmap" requested.
+    /// "idmap" / "ridmap" requested: an idmapped bind mount (see rootfs::idmap).
     pub idmap: bool,
+    /// "ridmap": every mount of a recursive bind is idmapped, not only its top.
+    pub ridmap: bool,
     /// "tmpcopyup" (tmpfs only, as runc and crun): the image's content of the destination is
     /// copied into the fresh tmpfs.
     pub copyup: bool,
@@ -36,6 +38,7 @@ impl Default for MountOptions {
             rec_clr: 0,
             data: Vec::new(),
             idmap: false,
+            ridmap: false,
             copyup: false,
         }
     }
@@ -63,8 +66,8 @@ impl MountOptions {
 
 /// Every option [`parse`] turns into mount flags, a propagation change or a recursive attribute
 /// (what `husk features` lists as mountOptions), and "tmpcopyup" (tmpfs only; ignored elsewhere, as
-/// runc). "idmap"/"ridmap" are parsed but not supported
-/// yet, so they are not listed; anything else is passed to the filesystem as data.
+/// runc), "idmap" and "ridmap" (idmapped bind mounts, see rootfs::idmap); anything else is passed
+/// to the filesystem as data.
 pub const KNOWN_OPTIONS: &[&str] = &[
     "async",
     "atime",
@@ -74,6 +77,7 @@ pub const KNOWN_OPTIONS: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "iversion",
     "lazytime",
     "loud",
@@ -97,6 +101,7 @@ pub const KNOWN_OPTIONS: &[&str] = &[
     "relatime",
     "remount",
     "rexec",
+    "ridmap",
     "rnoatime",
     "rnodev",
     "rnodiratime",
@@ -156,6 +161,7 @@ pub fn parse(opts: &[String]) -> MountOptions {
             }
         } else if s == "idmap" || s == "ridmap" {
             o.idmap = true;
+            o.ridmap |= s == "ridmap";
         } else if s == "tmpcopyup" {
             o.copyup = true;
         } else if s == "defaults" || s.is_empty() {
@@ -256,14 +262,16 @@ mod tests {
     #[test]
     fn known_options_are_all_understood() {
         for o in KNOWN_OPTIONS {
+            let idmap = *o == "idmap" || *o == "ridmap";
             let known = *o == "defaults"
                 || *o == "tmpcopyup"
+                || idmap
                 || flag_option(o).is_some()
                 || propagation_option(o).is_some()
                 || recursive_option(o).is_some();
             assert!(known, "{o}");
             let m = p(&[o]);
-            assert!(m.data.is_empty() && !m.idmap, "{o}");
+            assert!(m.data.is_empty() && m.idmap == idmap && m.ridmap == (*o == "ridmap"), "{o}");
         }
         let mut sorted = KNOWN_OPTIONS.to_vec();
         sorted.sort_unstable();

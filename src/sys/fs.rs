@@ -188,3 +188,32 @@ pub fn move_mount_onto(from: BorrowedFd, to: BorrowedFd) -> Result<(), Errno> {
     }
     Ok(())
 }
+
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// mount_setattr(2) with MOUNT_ATTR_IDMAP on the detached mount `tree` (an
+/// [`open_tree_detached`] fd): its files are seen through the mappings of the user namespace
+/// `userns` (on-disk id → id in that namespace's parent). With `recursive`, every mount of the
+/// tree is idmapped, not only its top.
+pub fn mount_setattr_idmap(tree: BorrowedFd, userns: BorrowedFd, recursive: bool) -> Result<(), Errno> {
+    let attr =
+        MountAttr { attr_set: MOUNT_ATTR_IDMAP, attr_clr: 0, propagation: 0, userns_fd: userns.as_raw_fd() as u64 };
+    let rec = if recursive { libc::AT_RECURSIVE } else { 0 };
+    let empty = c"";
+    // SAFETY: `attr` is a valid mount_attr of the size passed; empty path + AT_EMPTY_PATH
+    // makes the call act on `tree` itself.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            empty.as_ptr(),
+            (libc::AT_EMPTY_PATH | rec) as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
