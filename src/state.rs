@@ -186,9 +186,10 @@ fn lock_dir(f: File, path: &Path) -> Result<Flock<File>> {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(std::time::Duration::from_millis(20));
             }
+            // EWOULDBLOCK in the error: `delete --force` goes on without the lock.
             Err((_, Errno::EWOULDBLOCK)) => {
-                return Err(Error::new(
-                    Kind::System,
+                return Err(Error::sys(
+                    Errno::EWOULDBLOCK,
                     format!(
                         "locking state directory {}: another husk command has held it for {}s (is it stuck?)",
                         path.display(),
