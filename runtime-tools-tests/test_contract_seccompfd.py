@@ -7,6 +7,7 @@ import errno
 import itertools
 import json
 import os
+import shlex
 import socket
 import subprocess
 import time
@@ -139,8 +140,11 @@ FD_COMBOS = [c for n in range(len(FD_OPTIONS) + 1) for c in itertools.combinatio
 # create (then start), run -d, run in the foreground, exec -d, exec in the foreground
 # (a foreground `run` or `exec` refuses --console-socket, as runc: "cannot use console socket if
 # runc will not detach or allocate tty")
-FD_CASES = [(cmd, combo) for cmd in ("create", "run-d", "run", "exec-d", "exec") for combo in FD_COMBOS
-            if not (cmd in ("run", "exec") and "console" in combo)]
+# run-tty / exec-tty: in the foreground with a terminal the runtime makes (under `script`, as
+# the caller's terminal), so the runtime keeps a pty master and proxies.
+FD_CASES = [(cmd, combo) for cmd in ("create", "run-d", "run", "exec-d", "exec", "run-tty", "exec-tty")
+            for combo in FD_COMBOS
+            if not (cmd in ("run", "exec", "run-tty", "exec-tty") and "console" in combo)]
 
 
 def _console_listener(env):
@@ -200,7 +204,7 @@ def test_no_runtime_fd_reaches_the_process(env, cmd, combo):
     ct.config["mounts"].append({"destination": "/out", "type": "bind", "source": out_dir,
                                 "options": ["rbind", "rw"]})
     terminal = "console" in combo
-    ct.config["process"]["terminal"] = terminal and not cmd.startswith("exec")
+    ct.config["process"]["terminal"] = (terminal or cmd == "run-tty") and not cmd.startswith("exec")
     ct.save()
     e = dict(os.environ)
     e.pop("NOTIFY_SOCKET", None)
@@ -218,7 +222,8 @@ def test_no_runtime_fd_reaches_the_process(env, cmd, combo):
         ct.create()
         ct.start()
     args = {"create": ["create", "--bundle", ct.bundle], "run-d": ["run", "-d", "--bundle", ct.bundle],
-            "run": ["run", "--bundle", ct.bundle], "exec-d": ["exec", "-d"], "exec": ["exec"]}[cmd]
+            "run": ["run", "--bundle", ct.bundle], "exec-d": ["exec", "-d"], "exec": ["exec"],
+            "run-tty": ["run", "--bundle", ct.bundle], "exec-tty": ["exec", "-t"]}[cmd]
     if terminal:
         args += (["-t"] if cmd.startswith("exec") else []) + ["--console-socket", cpath]
     if "preserve" in combo:
@@ -230,6 +235,8 @@ def test_no_runtime_fd_reaches_the_process(env, cmd, combo):
         args += proc
     script = 'exec 3<"$1" 4<"$2" 5<"$3"; shift 3; exec "$@"'
     full = ["sh", "-c", script, "sh", *files, rtt.RUNTIME, "--root", env.root, "--log", log, *args]
+    if cmd.endswith("-tty"):
+        full = ["script", "-qec", shlex.join(full), "/dev/null"]
     masters = []
     try:
         with open(ct.out_path, "ab") as out, open(ct.err_path, "ab") as err:
@@ -253,7 +260,7 @@ def test_no_runtime_fd_reaches_the_process(env, cmd, combo):
     assert sorted(r["fds"], key=int) == want, r["fds"]
     if "preserve" in combo:
         assert r["fds"]["3"].endswith("/fd3") and r["fds"]["4"].endswith("/fd4"), r["fds"]
-    if terminal:
+    if terminal or cmd.endswith("-tty"):
         assert r["fds"]["0"].startswith("/dev/pts/"), r["fds"]
 
 
@@ -409,11 +416,13 @@ def _run_bounded(env, ct, state, cmd):
     _record(state, cmd, p.returncode, p.stderr)
     if state == "root-full":
         os.unlink(os.path.join(env.root, "filler"))
-    # And delete --force returns too (runc 1.1.5 cannot remove a container whose state.json is
-    # corrupt: "unexpected EOF"; husk removes its state and warns).
+    # And delete --force removes it, also past a stuck command (runc 1.1.5 cannot remove a
+    # container whose state.json is corrupt: "unexpected EOF"; husk removes its state and warns).
     d = ct.rt("delete", "--force", ct.id, timeout=HANG_LIMIT)
-    if not state.startswith("state-") and state != "paused-exec-stuck":
+    if not state.startswith("state-"):
         assert d.returncode == 0, d.stderr
+        assert ct.rt("state", ct.id).returncode != 0
+        assert ct.cgroup_dirs() == []
 
 
 def _record(state, cmd, rc, err=""):
@@ -421,3 +430,29 @@ def _record(state, cmd, rc, err=""):
     if out:
         with open(out, "a") as f:
             f.write(json.dumps({"state": state, "cmd": cmd, "rc": rc, "err": (err or "").strip()[-300:]}) + "\n")
+
+
+def test_run_tty_notify_socket_output_before_ready_does_not_hang(env, ct):
+    """`run` in the foreground with a terminal and NOTIFY_SOCKET: the container writes more than
+    a pty holds before it says READY=1. The runtime must keep proxying the terminal while it
+    waits for READY (husk used to wait first: the container blocked on the full pty, husk on
+    READY, both forever)."""
+    npath = os.path.join(env.tmpdir(), "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(npath)
+    ct.config["process"]["terminal"] = True
+    ct.config["process"]["args"] = ["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo; "
+                                    "/checker notify READY=1; echo after-ready"]
+    ct.save()
+    e = dict(os.environ, NOTIFY_SOCKET=npath)
+    cmd = [rtt.RUNTIME, "--root", env.root, "run", "--bundle", ct.bundle, ct.id]
+    try:
+        p = subprocess.run(["script", "-qec", shlex.join(cmd), "/dev/null"], env=e,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=HANG_LIMIT * 2)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("run -t with NOTIFY_SOCKET blocked for %ss" % (HANG_LIMIT * 2))
+    finally:
+        notify.close()
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode(errors="replace")
+    assert out.count("x") >= 200000 and "after-ready" in out, out[-300:]
