@@ -10,6 +10,7 @@ import os
 import shlex
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -168,6 +169,16 @@ def _take_master(srv):
     return fds[0]
 
 
+def _drain(sock):
+    while True:
+        try:
+            sock.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            return
+
+
 def _wait_report(path, timeout=rtt.TIMEOUT):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -213,7 +224,10 @@ def test_no_runtime_fd_reaches_the_process(env, cmd, combo):
         npath = os.path.join(env.tmpdir(), "notify.sock")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(npath)
+        notify.settimeout(0.2)
         e["NOTIFY_SOCKET"] = npath
+        # Read as systemd does: a received BARRIER=1's fd is closed (acknowledged) at once.
+        threading.Thread(target=_drain, args=(notify,), daemon=True).start()
     srv = cpath = None
     if terminal:
         srv, cpath = _console_listener(env)
