@@ -175,9 +175,39 @@ impl StateDir {
     }
 }
 
+/// How long a command waits for another husk command on the same container to release its
+/// lock. Commands hold it for a short set-up step only (never while a process runs), so a
+/// longer wait means that command is stuck (its process frozen, a hook that never returns):
+/// failing then, rather than queueing behind it forever, keeps every command bounded, and
+/// `delete --force` can be retried once the holder is gone.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn lock_dir(f: File, path: &Path) -> Result<Flock<File>> {
-    Flock::lock(f, FlockArg::LockExclusive)
-        .map_err(|(_, e)| Error::sys(e, format!("locking state directory {}", path.display())))
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let mut f = f;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((back, Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
+                f = back;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(20));
+            }
+            // EWOULDBLOCK in the error: `delete --force` goes on without the lock.
+            Err((_, Errno::EWOULDBLOCK)) => {
+                return Err(Error::sys(
+                    Errno::EWOULDBLOCK,
+                    format!(
+                        "locking state directory {}: another husk command has held it for {}s (is it stuck?)",
+                        path.display(),
+                        LOCK_WAIT.as_secs()
+                    ),
+                ))
+            }
+            Err((_, e)) => return Err(Error::sys(e, format!("locking state directory {}", path.display()))),
+        }
+    }
 }
 
 fn open_dir(path: &Path) -> Result<File> {

@@ -19,6 +19,9 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
         Ok(d) => d,
         // runc: deleting a missing container with --force is not an error.
         Err(e) if e.kind() == Kind::NotFound && a.force => return Ok(()),
+        Err(e) if a.force && e.errno() == Some(nix::errno::Errno::EWOULDBLOCK) => {
+            return delete_past_stuck_holder(cli, a, e);
+        }
         Err(e) => return Err(e),
     };
     crate::fault::point("delete:locked");
@@ -45,6 +48,23 @@ pub fn delete(cli: &Cli, a: &DeleteArgs) -> Result<()> {
     let r = dir.remove();
     ph.mark("remove-state");
     r
+}
+
+/// `delete --force` while another husk command holds the container's lock and does not let go
+/// (an exec whose process froze in the paused container, say): as runc, which has no such
+/// lock, stop the container without it. That also ends a holder inside the container's
+/// cgroup; then the lock is free and the state is removed under it.
+fn delete_past_stuck_holder(cli: &Cli, a: &DeleteArgs, busy: Error) -> Result<()> {
+    crate::logging::warn(&format!("container {}: {busy}; stopping it without the lock", a.id));
+    let path = cli.root.join(&a.id);
+    let st = crate::state::read_state(&path)?;
+    let status = if st.pid == 0 { Status::Stopped } else { st.status(&path) };
+    destroy(&st, status).with_context(|| format!("deleting container {}", a.id))?;
+    match StateDir::open(&cli.root, &a.id) {
+        Ok(dir) => dir.remove(),
+        Err(e) if e.kind() == Kind::NotFound => Ok(()),
+        Err(e) => Err(e.context(format!("deleting container {}", a.id))),
+    }
 }
 
 /// Kill whatever runs, wait for the init to be gone, run poststop hooks, remove the cgroup.

@@ -64,9 +64,21 @@ pub fn run(cli: &Cli, a: &RunArgs) -> Result<i32> {
     if let Err(e) = start::start_created(dir, &state) {
         return Err(abandon(cli, a, &state, e));
     }
-    // In the foreground systemd should watch us (runc: MAINPID is its own pid).
-    if let Err(e) = crate::notify::relay(notify, init, nix::unistd::getpid(), &id) {
-        crate::logging::warn(&e.to_string());
+    // In the foreground systemd should watch us (runc: MAINPID is its own pid). With a terminal
+    // the container's output flows only through our proxy below: relay from a thread then, or
+    // a container that fills the pty before it says READY would wait on us, and we on it,
+    // forever. The thread ends at READY (or the init's exit); it is not joined.
+    let me = nix::unistd::getpid();
+    let relay_id = id.clone();
+    let relay = move || {
+        if let Err(e) = crate::notify::relay(notify, init, me, &relay_id) {
+            crate::logging::warn(&e.to_string());
+        }
+    };
+    if master.is_some() {
+        std::thread::Builder::new().name("notify-relay".into()).spawn(relay).context("starting the sd_notify relay")?;
+    } else {
+        relay();
     }
     let code = wait_foreground(mask, init, master)?;
     if !a.keep {

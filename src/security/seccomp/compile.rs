@@ -222,7 +222,8 @@ pub struct SyscallPlan {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub default_action: u32,
-    /// Listed ABIs, in profile order, without duplicates.
+    /// The filtered ABIs, without duplicates: the native one first unless listed, then the
+    /// listed ones in profile order.
     pub abis: Vec<Abi>,
     pub syscalls: BTreeMap<(Abi, u32), SyscallPlan>,
     /// runc's -ENOSYS stub: per ABI, the largest syscall number the profile names; numbers above
@@ -282,8 +283,14 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
         }
     }
     let listed = !spec.architectures().as_deref().unwrap_or_default().is_empty();
-    if !listed {
-        abis.push(native_abi()?);
+    // The ABIs the profile names: the only ones runc's -ENOSYS stub covers.
+    let named = abis.clone();
+    // libseccomp's filter always holds the native ABI (seccomp_init adds it, and runc only adds
+    // the listed architectures to it): a profile listing only x86 or x32, or only foreign
+    // architectures, still applies its rules to native syscalls rather than killing them all.
+    let native = native_abi()?;
+    if !abis.contains(&native) {
+        abis.insert(0, native);
     }
 
     let mut plan =
@@ -393,7 +400,7 @@ pub fn plan(spec: &LinuxSeccomp) -> Result<Plan> {
         LinuxSeccompAction::ScmpActAllow | LinuxSeccompAction::ScmpActLog | LinuxSeccompAction::ScmpActTrace
     );
     if listed && !permissive && spec.default_errno_ret() != Some(ENOSYS) {
-        let above = abis.iter().filter(|a| largest[**a as usize] != 0).map(|a| (*a, largest[*a as usize]));
+        let above = named.iter().filter(|a| largest[**a as usize] != 0).map(|a| (*a, largest[*a as usize]));
         plan.enosys_above = Some(above.collect());
     }
     Ok(plan)

@@ -50,11 +50,15 @@ pub fn send_listener(
     metadata: Option<&str>,
     state: &State,
 ) -> Result<()> {
-    let what = || format!("sending the seccomp listener to {}", listener_path.display());
+    // runc: "failed to connect with seccomp agent specified in the seccomp profile: dial unix P".
+    let connecting = || {
+        format!("failed to connect with the seccomp agent at {} (linux.seccomp.listenerPath)", listener_path.display())
+    };
+    let what = || format!("sending the seccomp listener to the agent at {}", listener_path.display());
     let msg = process_state_json(pid, metadata, state)?;
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).with_context(what)?;
-    let addr = UnixAddr::new(listener_path).with_context(what)?;
-    connect(sock.as_raw_fd(), &addr).with_context(what)?;
+    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).with_context(connecting)?;
+    let addr = UnixAddr::new(listener_path).with_context(connecting)?;
+    connect(sock.as_raw_fd(), &addr).with_context(connecting)?;
     let fds = [listener.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     let iov = [IoSlice::new(msg.as_bytes())];

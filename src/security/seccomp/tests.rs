@@ -326,6 +326,37 @@ fn architectures() {
 }
 
 #[test]
+fn native_arch_is_always_filtered() {
+    // libseccomp's filter always holds the native ABI: listing only x86 and x32 (or only
+    // foreign architectures) still applies the rules to x86_64 calls instead of killing them.
+    for archs in [r#"["SCMP_ARCH_X86","SCMP_ARCH_X32"]"#, r#"["SCMP_ARCH_X86"]"#, r#"["SCMP_ARCH_AARCH64"]"#] {
+        let p = prog(&format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","architectures":{archs},
+            "syscalls":[{{"names":["uname"],"action":"SCMP_ACT_ERRNO","errnoRet":13}}]}}"#
+        ));
+        assert_eq!(run(&p, call("uname", &[])), errno(13), "{archs}");
+        assert_eq!(run(&p, call("getpid", &[])), ALLOW, "{archs}");
+        let x86 = archs.contains("X86\"");
+        assert_eq!(run(&p, i386("uname", &[])), if x86 { errno(13) } else { KILL_THREAD }, "{archs}");
+        let x32_listed = archs.contains("X32");
+        assert_eq!(run(&p, x32("uname")), if x32_listed { errno(13) } else { KILL_THREAD }, "{archs}");
+    }
+    // runc's -ENOSYS stub covers only the listed ABIs: an unlisted native one gets the default
+    // action above its largest named syscall.
+    let p = prog(
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86"],
+        "syscalls":[{"names":["getcwd"],"action":"SCMP_ACT_ALLOW"}]}"#,
+    );
+    assert_eq!(run(&p, call("getcwd", &[])), ALLOW);
+    let mut d = call("getcwd", &[]);
+    d.nr = 1000;
+    assert_eq!(run(&p, d), errno(1));
+    let mut d = i386("getcwd", &[]);
+    d.nr = 1000;
+    assert_eq!(run(&p, d), errno(38));
+}
+
+#[test]
 fn enosys_stub_like_runc() {
     // Listed architectures and a non-permissive default: syscalls above the largest one named
     // get ENOSYS, so that newer syscalls make programs fall back.
