@@ -16,8 +16,6 @@ KNOWN_FAILURES = {
         "test_dev_bind_read_only": "runc 1.1.5 remounts a read-only /dev bind read-only at once (only a tmpfs /dev is made read-only last), so the devpts mount under it fails: 'mkdir .../rootfs/dev/pts: read-only file system'",
         "test_userns_inaccessible_bundle[pivot]": "runc 1.1.5 binds the rootfs onto itself as the container's mapped root, which cannot enter a 0700 bundle: 'error preparing rootfs: mount rootfs:rootfs, flags: 0x5000: permission denied' (it passes fds only for bind sources)",
         "test_userns_inaccessible_bundle[no-pivot]": "runc 1.1.5 binds the rootfs onto itself as the container's mapped root, which cannot enter a 0700 bundle: 'permission denied'",
-        "test_command_returns_in_any_state[paused:exec-ignore-paused]": "runc 1.1.5 `exec --ignore-paused` into a paused container blocks until it is resumed: the new process is frozen in the container's cgroup and runc waits for it",
-        "test_command_returns_in_any_state[paused-exec-stuck:exec-ignore-paused]": "runc 1.1.5 `exec --ignore-paused` into a paused container blocks until it is resumed (a second one as well)",
         "test_devices_deny_rule_overrides_listed_default[null-3]": "runc 1.1.5's init reopens /dev/null inside the container for stdio that is /dev/null (stdin here), so with c 1:3 denied its create fails: 'error reopening /dev/null inside container: open /dev/null: operation not permitted'",
         "test_symlink_swap_race": "flaky: runc 1.1.5 sometimes loses the directory/symlink swap race (seen in the conformance matrix run): something lands in the host dir",
         "test_personality_linux32": "runc 1.1.5 ignores linux.personality (support came in runc 1.2)",
