@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Root directory for storage of container state (should be on tmpfs)
-    #[arg(long, global = false, default_value = "/run/husk")]
+    #[arg(long, global = false, default_value_os_t = default_root())]
     pub root: PathBuf,
 
     /// Set the log file to write husk logs to (default is stderr)
@@ -46,6 +46,28 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The default `--root`, as runc's: `$XDG_RUNTIME_DIR/husk` for a non-root caller (or root in
+/// a user namespace whose `$USER` is not root, as under rootless podman's `podman unshare`)
+/// when XDG_RUNTIME_DIR is set, else `/run/husk`.
+pub fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+        Some(x) if honor_xdg_runtime_dir() => PathBuf::from(x).join("husk"),
+        _ => PathBuf::from("/run/husk"),
+    }
+}
+
+/// runc's shouldHonorXDGRuntimeDir (without XDG_RUNTIME_DIR's presence, checked by the caller).
+fn honor_xdg_runtime_dir() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    // Root, but in a user namespace that does not map the host's root: "rootful" there only.
+    let in_userns = std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false);
+    in_userns && std::env::var("USER").is_ok_and(|u| !u.is_empty() && u != "root")
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -123,6 +123,7 @@ impl RootfsPlan {
         cgroup_path: &str,
     ) -> Result<Self> {
         let linux = spec.linux().as_ref();
+        let rootless = !nix::unistd::geteuid().is_root();
         let mut mounts = Vec::new();
         let mut dev_is_bind = false;
         let mut dev_mounted = false;
@@ -153,7 +154,9 @@ impl RootfsPlan {
                     )
                 })?;
                 source_is_file = !meta.is_dir();
-                if userns {
+                // A rootless runtime has no privilege over the host's mounts (open_tree's
+                // clone is EPERM): the init binds by path from its own user namespace.
+                if userns && !rootless {
                     let c = resolve::path_cstr(&abs)?;
                     let fd = crate::sys::fs::open_tree_detached(&c, opts.flags.contains(MsFlags::MS_REC))
                         .with_context(|| format!("mounts[{i}]: cloning bind source {}", abs.display()))?;
@@ -230,7 +233,7 @@ impl RootfsPlan {
         let (cgroup_v1, cgroup_v2_path) = if needs_cgroup { cgroup_binds(cgroup_path)? } else { (Vec::new(), None) };
         // Only a fallback (see mount_all): without it the bind by path is tried and its error
         // reported.
-        let rootfs_tree = if userns {
+        let rootfs_tree = if userns && !rootless {
             let c = resolve::path_cstr(&rootfs)?;
             crate::sys::fs::open_tree_detached(&c, true).ok().map(Arc::new)
         } else {
