@@ -15,7 +15,7 @@ fail=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
-pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2 gcc libc6-dev hyperfine gnuplot-nox)
+pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2 gcc libc6-dev hyperfine gnuplot-nox uidmap)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
