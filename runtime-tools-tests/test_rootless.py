@@ -388,6 +388,53 @@ def test_rootless_mounts_adjusted(rl):
     assert "null=1:3" in out and "wrote" in out
 
 
+def test_rootless_devpts_unmapped_gid_dropped(rl):
+    """devpts gid=5 (podman's and runc's default) with gid 5 unmapped: dropped (runc 1.2),
+    the container runs; its devpts has no gid= option."""
+    for m in rl.config["mounts"]:
+        if m["type"] == "devpts":
+            m["options"] = m["options"] + ["gid=5"]
+    rl.config["process"]["args"] = ["sh", "-c", "grep ' /dev/pts ' /proc/self/mountinfo; echo done; exec sleep 1000"]
+    rl.create()
+    rl.rt("start", rl.id, check=True)
+    out = rl.wait_output("done")
+    pts = [line for line in out.splitlines() if " /dev/pts " in line][0]
+    assert "gid=" not in pts
+
+
+def test_rootless_devpts_mapped_gid_kept(rl):
+    """With gid 5 mapped (multi-range maps), gid=5 is kept: the host gid of group 5."""
+    multi_maps(rl)
+    for m in rl.config["mounts"]:
+        if m["type"] == "devpts":
+            m["options"] = m["options"] + ["gid=5"]
+    rl.config["process"]["args"] = ["sh", "-c", "grep ' /dev/pts ' /proc/self/mountinfo; echo done; exec sleep 1000"]
+    rl.create()
+    rl.rt("start", rl.id, check=True)
+    out = rl.wait_output("done")
+    pts = [line for line in out.splitlines() if " /dev/pts " in line][0]
+    assert "gid=%d" % (rl.subgid[0] + 4) in pts
+
+
+def test_rootless_unmapped_uid_option_refused(rl):
+    """uid= of another mount naming an unmapped uid: refused before anything is made."""
+    rl.config["mounts"].append({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["uid=1234"]})
+    p = rl.create(check=False)
+    assert p.returncode == 1
+    assert "uid=" in p.stderr and "unmapped" in p.stderr.replace("not mapped", "unmapped")
+    assert not os.path.exists(os.path.join(rl.root, rl.id))
+
+
+def test_rootless_needs_user_namespace(rl):
+    linux = rl.config["linux"]
+    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "user"]
+    del linux["uidMappings"], linux["gidMappings"]
+    p = rl.create(check=False)
+    assert p.returncode == 1
+    assert "rootless container requires user namespaces" in p.stderr
+    assert not os.path.exists(os.path.join(rl.root, rl.id))
+
+
 def test_rootless_mknod_refused(rl):
     """A device node can only be bound rootless: an unknown node (no host source) fails clearly."""
     rl.config["linux"]["devices"] = [{"path": "/dev/husk-rl-nonexistent", "type": "c", "major": 1, "minor": 3}]

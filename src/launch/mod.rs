@@ -88,6 +88,13 @@ impl InitPlan {
         let shared_mount_ns =
             !ns.new_mount && !ns.joins.iter().any(|j| j.kind == oci_spec::runtime::LinuxNamespaceType::Mount);
         let userns = ns.new_user || ns.joins.iter().any(|j| j.kind == oci_spec::runtime::LinuxNamespaceType::User);
+        if !userns && !nix::unistd::geteuid().is_root() {
+            // runc's words, and why.
+            return Err(Error::invalid_spec(
+                "linux.namespaces: rootless container requires user namespaces (an unprivileged user can only \
+                 create the other namespaces inside one of its own)",
+            ));
+        }
         let mut rootfs = RootfsPlan::from_spec(
             spec,
             input.bundle,
