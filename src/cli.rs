@@ -49,7 +49,7 @@ pub struct Cli {
 }
 
 /// The default `--root`, as runc's: `$XDG_RUNTIME_DIR/husk` for a non-root caller (or root in
-/// a user namespace whose `$USER` is not root, as under rootless podman's `podman unshare`)
+/// a user namespace whose `$USER` is unset or not root, as rootless podman runs its runtime)
 /// when XDG_RUNTIME_DIR is set, else `/run/husk`.
 pub fn default_root() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
@@ -64,10 +64,7 @@ fn honor_xdg_runtime_dir() -> bool {
         return true;
     }
     // Root, but in a user namespace that does not map the host's root: "rootful" there only.
-    let in_userns = std::fs::read_to_string("/proc/self/uid_map")
-        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
-        .unwrap_or(false);
-    in_userns && std::env::var("USER").is_ok_and(|u| !u.is_empty() && u != "root")
+    crate::namespaces::in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root")
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -16,13 +16,18 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::error::{Error, Kind, Result};
 
-/// Whether the rootless cgroup treatment applies: `--rootless true|false`, or auto: a non-root
-/// effective uid (runc's shouldUseRootlessCgroupManager, minus its systemd-in-userns cases).
-pub fn enabled(flag: crate::cli::Rootless) -> bool {
+/// Whether the rootless cgroup treatment applies: `--rootless true|false`, or auto as runc's
+/// shouldUseRootlessCgroupManager: a non-root effective uid, or root in a user namespace other
+/// than the initial one (as rootless podman runs its runtime) with the cgroupfs driver. (runc asks
+/// the user's systemd who owns it with --systemd-cgroup; husk has no rootless systemd driver, so
+/// root in a user namespace with --systemd-cgroup is taken as root.)
+pub fn enabled(flag: crate::cli::Rootless, systemd: bool) -> bool {
     match flag {
         crate::cli::Rootless::True => true,
         crate::cli::Rootless::False => false,
-        crate::cli::Rootless::Auto => !nix::unistd::geteuid().is_root(),
+        crate::cli::Rootless::Auto => {
+            !nix::unistd::geteuid().is_root() || (!systemd && crate::namespaces::in_user_namespace())
+        }
     }
 }
 

@@ -133,7 +133,7 @@ fn create_inner(
     dir.save(&st).with_context(ctx)?;
     ph.mark("state-dir");
     crate::fault::point("create:first-state");
-    if crate::cgroups::rootless::enabled(cli.rootless) {
+    if crate::cgroups::rootless::enabled(cli.rootless, cli.systemd_cgroup) {
         let explicit = linux.cgroups_path().as_ref().is_some_and(|p| !p.as_os_str().is_empty());
         if cgroup
             .create_rootless(linux.resources().as_ref(), explicit)

@@ -78,7 +78,8 @@ pub struct RootfsPlan {
     pub no_pivot: bool,
     /// The container has no mount namespace of its own (see [`RootfsPlan::share_mount_ns`]).
     pub shared_mount_ns: bool,
-    /// In a new user namespace: device nodes are bind-mounted from the host instead of mknod.
+    /// In a new user namespace, or the runtime runs in one: device nodes are bind-mounted from
+    /// the host instead of mknod.
     pub userns: bool,
     /// The runtime runs as a non-root user: mount errors the kernel gives an unprivileged user
     /// namespace say so.
@@ -268,7 +269,9 @@ impl RootfsPlan {
             no_pivot,
             shared_mount_ns: false,
             rootfs_tree,
-            userns,
+            // Also when we run in a user namespace ourselves (root in rootless podman's): mknod
+            // is refused there too, as runc's createDevices knows (RunningInUserNS).
+            userns: userns || crate::namespaces::in_user_namespace(),
             rootless,
             cgroup_v1,
             cgroup_v2_path,
