@@ -2,7 +2,7 @@
 
 The session creates (idempotently; it stays) the user `husk-rl` with /etc/subuid and /etc/subgid
 ranges, and `husk-rl2` (another user, for isolation checks). Each case runs the runtime as that
-user with `runuser -u husk-rl --`, XDG_RUNTIME_DIR set to a 0700 directory it owns, and a bundle
+user with `setpriv --reuid --regid --clear-groups`, XDG_RUNTIME_DIR set to a 0700 directory it owns, and a bundle
 under a directory the user can traverse, whose rootfs it owns. Checks are made from inside (the
 container's output) and from the host (/proc/PID/status, uid_map, cgroups, state dirs).
 """
@@ -51,16 +51,25 @@ def _ensure_user(name):
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name],
-                       check=True, capture_output=True)
+        p = subprocess.run(["useradd", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", name],
+                           capture_output=True)
+        if p.returncode != 0 and not os.path.exists("/etc/shadow"):
+            # a throwaway /etc without shadow files (the cgroup v2 guest): add the entries
+            uid = max([1000] + [u.pw_uid for u in pwd.getpwall() if u.pw_uid < 60000]) + 1
+            with open("/etc/passwd", "a") as f:
+                f.write("%s:x:%d:%d::/nonexistent:/bin/false\n" % (name, uid, uid))
+            with open("/etc/group", "a") as f:
+                f.write("%s:x:%d:\n" % (name, uid))
+        elif p.returncode != 0:
+            raise AssertionError("useradd %s: %s" % (name, p.stderr))
     pw = pwd.getpwnam(name)
     return pw.pw_uid, pw.pw_gid, _ensure_sub("/etc/subuid", name), _ensure_sub("/etc/subgid", name)
 
 
 @pytest.fixture(scope="session")
 def users():
-    if shutil.which("runuser") is None:
-        pytest.skip("runuser missing")
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv missing")
     return {USER: _ensure_user(USER), USER2: _ensure_user(USER2)}
 
 
@@ -109,6 +118,7 @@ class Rootless:
         self.root = os.path.join(self.xdg, "rt")
         self.id = rtt.short_id("rl")
         self.pid = None
+        self.cgroup = None
         self.config = rootless_config(self.uid, self.gid, ["sleep", "1000"])
 
     def write(self):
@@ -116,12 +126,20 @@ class Rootless:
         rtt.write_config(self.bundle, self.config)
         os.lchown(path, self.uid, self.gid)
 
-    def rt(self, *args, root=True, user=None, check=False, stdin=None, timeout=rtt.TIMEOUT):
+    def as_user(self, argv):
+        """argv run as the user: setpriv (no PAM, works in the v2 guest too), from `self.cgroup`
+        (a delegated cgroup, entered as root first) when set."""
+        cmd = ["setpriv", "--reuid=%d" % self.uid, "--regid=%d" % self.gid, "--clear-groups", "--",
+               "env", "XDG_RUNTIME_DIR=%s" % self.xdg, "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "USER=%s" % self.name,
+               "HOME=/nonexistent"] + argv
+        if self.cgroup:
+            cmd = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', self.cgroup] + cmd
+        return cmd
+
+    def rt(self, *args, root=True, check=False, stdin=None, timeout=rtt.TIMEOUT):
         argv = [rtt.RUNTIME] + (["--root", self.root] if root else []) + list(args)
-        env = "XDG_RUNTIME_DIR=%s" % self.xdg
-        cmd = ["runuser", "-u", user or self.name, "--", "env", env, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + argv
-        p = subprocess.run(cmd, cwd=self.bundle, capture_output=True, text=True, stdin=stdin or subprocess.DEVNULL,
-                           timeout=timeout)
+        p = subprocess.run(self.as_user(argv), cwd=self.bundle, capture_output=True, text=True,
+                           stdin=stdin or subprocess.DEVNULL, timeout=timeout)
         if check:
             assert p.returncode == 0, "%s: rc=%d\n%s%s" % (args, p.returncode, p.stdout, p.stderr)
         return p
@@ -134,8 +152,7 @@ class Rootless:
             argv = [rtt.RUNTIME] + (["--root", self.root] if root else []) + ["create", "--pid-file",
                                                                               os.path.join(self.xdg, "pid")] \
                 + list(extra) + [self.id]
-            cmd = ["runuser", "-u", self.name, "--", "env", "XDG_RUNTIME_DIR=%s" % self.xdg,
-                   "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + argv
+            cmd = self.as_user(argv)
             # the container keeps the stdio create hands it: files, not pipes
             with open(os.path.join(self.bundle, "err.txt"), "w+") as e:
                 os.fchown(e.fileno(), self.uid, self.gid)
@@ -324,10 +341,9 @@ def test_rootless_map_outside_subuid_refused(rl):
 # --- 3. cgroups ----------------------------------------------------------------------------------
 
 
-def test_rootless_no_cgroup_on_v1(rl):
-    """No cgroupsPath, no limits: the container runs in the caller's cgroups (none created)."""
-    if rtt.is_cgroup2():
-        pytest.skip("v1/hybrid host case")
+def test_rootless_no_cgroup_without_delegation(rl):
+    """No cgroupsPath, no limits, nothing delegated: the container runs in the caller's cgroups
+    (none created), on v1 and v2."""
     rl.create()
     with open("/proc/%d/cgroup" % rl.pid) as f:
         cg = f.read()
@@ -340,8 +356,6 @@ def test_rootless_no_cgroup_on_v1(rl):
 
 def test_rootless_limits_refused_without_cgroup(rl):
     """As runc 1.1.5: limits that need a cgroup the user cannot create are refused, named."""
-    if rtt.is_cgroup2():
-        pytest.skip("v1/hybrid host case")
     rl.config["linux"]["resources"] = {"memory": {"limit": 100 * 1024 * 1024}}
     p = rl.create(check=False)
     assert p.returncode == 1
@@ -367,6 +381,66 @@ def test_rootless_explicit_cgroup_path_refused(rl):
     assert p.returncode == 1
     assert "permission denied" in p.stderr.lower()
     assert not os.path.exists(os.path.join(rl.root, rl.id))
+
+
+@pytest.fixture
+def delegated(rl):
+    """cgroup v2: a subtree chowned to the user (as systemd's Delegate=yes gives it): `deleg`
+    with the caller's leaf `deleg/caller` (the user's processes start there: moving the init
+    needs write access to the common ancestor's cgroup.procs) and room for the container."""
+    if not rtt.is_cgroup2():
+        pytest.skip("cgroup v2 host case (the v2 guest lane)")
+    root = rtt.CGROUP_ROOT
+    parent = os.path.join(root, rtt.CGROUP_PARENT)
+    os.makedirs(parent, exist_ok=True)
+    for d in (root, parent):
+        for c in ("memory", "pids"):
+            try:
+                with open(os.path.join(d, "cgroup.subtree_control"), "w") as f:
+                    f.write("+" + c)
+            except OSError:
+                pass
+    deleg = os.path.join(parent, "deleg-" + rl.id)
+    os.mkdir(deleg)
+    caller = os.path.join(deleg, "caller")
+    for d in (deleg,):
+        os.chown(d, rl.uid, rl.gid)
+        for f in ("cgroup.procs", "cgroup.subtree_control", "cgroup.threads"):
+            os.chown(os.path.join(d, f), rl.uid, rl.gid)
+    os.mkdir(caller)
+    for f in ("cgroup.procs", "cgroup.threads"):
+        os.chown(os.path.join(caller, f), rl.uid, rl.gid)
+    rl.cgroup = caller
+    yield deleg
+    rl.cleanup()
+    rtt.rmdir_cgroup_tree(deleg)
+
+
+def test_rootless_delegated_cgroup_v2_limits(rl, delegated):
+    """cgroup v2 with a subtree delegated to the user: the container's cgroup is made there and
+    limited; update and pause work."""
+    rel = delegated[len(rtt.CGROUP_ROOT):] + "/ctr"
+    rl.config["linux"]["cgroupsPath"] = rel
+    rl.config["linux"]["resources"] = {"memory": {"limit": 64 * 1024 * 1024}, "pids": {"limit": 40}}
+    rl.create()
+    d = rtt.CGROUP_ROOT + rel
+    with open(os.path.join(d, "memory.max")) as f:
+        assert f.read().strip() == str(64 * 1024 * 1024)
+    with open(os.path.join(d, "pids.max")) as f:
+        assert f.read().strip() == "40"
+    with open(os.path.join(d, "cgroup.procs")) as f:
+        assert str(rl.pid) in f.read().split()
+    assert os.stat(d).st_uid == rl.uid
+    rl.rt("start", rl.id, check=True)
+    rl.rt("update", "--pids-limit", "30", rl.id, check=True)
+    with open(os.path.join(d, "pids.max")) as f:
+        assert f.read().strip() == "30"
+    rl.rt("pause", rl.id, check=True)
+    assert rl.status() == "paused"
+    rl.rt("resume", rl.id, check=True)
+    assert rl.status() == "running"
+    rl.rt("delete", "--force", rl.id, check=True)
+    assert not os.path.exists(d)
 
 
 # --- 4. what the kernel refuses to an unprivileged user ---------------------------------------
