@@ -223,7 +223,11 @@ impl Cgroup {
             Ok(()) => Ok(false),
             Err(e) if !explicit && !self.cfg.systemd && rootless::is_permission(&e) => {
                 if let Some(name) = resources.and_then(rootless::first_limit) {
-                    return Err(rootless::limits_refused(name, &e));
+                    // runc 1.1.5's words differ per back end (fs: per controller; fs2: one line).
+                    return Err(match self.backend {
+                        Backend::V1(_) => rootless::limits_refused(name, &e),
+                        _ => e.context("rootless needs no limits + no cgrouppath when no permission is granted for cgroups"),
+                    });
                 }
                 crate::logging::debug(&format!("rootless: running without a cgroup: {e}"));
                 self.backend = Backend::None;

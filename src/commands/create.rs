@@ -95,7 +95,12 @@ fn create_inner(
     let linux = spec.linux().as_ref().expect("validated");
     ph.mark("config");
     let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
-    let mut cgroup = Cgroup::open(&cg_cfg).and_then(|c| c.with_devices_of(linux)).with_context(ctx)?;
+    // Rootless: no device filter (a cgroup v2 eBPF program needs CAP_SYS_ADMIN on the host; runc
+    // ignores device errors rootless too: the kernel already keeps the user from other devices).
+    let rootless = crate::cgroups::rootless::enabled(cli.rootless, cli.systemd_cgroup);
+    let mut cgroup = Cgroup::open(&cg_cfg)
+        .and_then(|c| if rootless { Ok(c) } else { c.with_devices_of(linux) })
+        .with_context(ctx)?;
     let mut plan = InitPlan::from_spec(PlanInput {
         spec: &spec,
         bundle: &bundle,
@@ -133,10 +138,15 @@ fn create_inner(
     dir.save(&st).with_context(ctx)?;
     ph.mark("state-dir");
     crate::fault::point("create:first-state");
-    if crate::cgroups::rootless::enabled(cli.rootless, cli.systemd_cgroup) {
+    if rootless {
         let explicit = linux.cgroups_path().as_ref().is_some_and(|p| !p.as_os_str().is_empty());
+        // Device rules are not applied rootless (see above), on v1 either.
+        let resources = linux.resources().clone().map(|mut r| {
+            r.set_devices(None);
+            r
+        });
         if cgroup
-            .create_rootless(linux.resources().as_ref(), explicit)
+            .create_rootless(resources.as_ref(), explicit)
             .with_context(|| format!("{}: setting up cgroup {}", ctx(), cg_cfg.path))?
         {
             st.cgroup = cgroup.config().clone();
