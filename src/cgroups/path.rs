@@ -248,7 +248,10 @@ mod tests {
     #[test]
     fn absolute_path_is_used_as_is() {
         let c = CgroupConfig::resolve(Some(Path::new("/a/../b/c")), "id", false).unwrap();
-        assert_eq!(c, CgroupConfig { path: "/b/c".into(), systemd: false, per_hierarchy: BTreeMap::new(), rootless_none: None });
+        assert_eq!(
+            c,
+            CgroupConfig { path: "/b/c".into(), systemd: false, per_hierarchy: BTreeMap::new(), rootless_none: None }
+        );
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub(super) fn pids(init: i32) -> Result<Vec<Pid>> {
 pub(super) fn no_cgroup(what: &str) -> Error {
     Error::new(
         Kind::System,
-        format!("{what} needs a cgroup, and this rootless container has none (the user may not create one on this host)"),
+        format!(
+            "{what} needs a cgroup, and this rootless container has none (the user may not create one on this host)"
+        ),
     )
 }

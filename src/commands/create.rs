@@ -209,9 +209,9 @@ impl SpawnHooks for RuntimeHooks<'_> {
     fn run_runtime_hooks(&mut self, pid: Pid) -> Result<()> {
         let mut st = self.state.clone();
         if st.cgroup.rootless_none.is_some() {
-        st.cgroup.rootless_none = Some(pid.as_raw());
-    }
-    st.pid = pid.as_raw();
+            st.cgroup.rootless_none = Some(pid.as_raw());
+        }
+        st.pid = pid.as_raw();
         if let Some(linux) = st.config.linux().as_ref() {
             if let Some(devs) = linux.net_devices() {
                 crate::netdev::move_devices(devs, pid)?;
@@ -236,9 +236,9 @@ impl SpawnHooks for RuntimeHooks<'_> {
     fn state_json(&self, pid: Pid) -> Vec<u8> {
         let mut st = self.state.clone();
         if st.cgroup.rootless_none.is_some() {
-        st.cgroup.rootless_none = Some(pid.as_raw());
-    }
-    st.pid = pid.as_raw();
+            st.cgroup.rootless_none = Some(pid.as_raw());
+        }
+        st.pid = pid.as_raw();
         st.hook_json(state::Status::Creating)
     }
 }

@@ -483,8 +483,9 @@ fn write_id_maps(pid: Pid, plan: &InitPlan) -> Result<()> {
         } else {
             if rootless {
                 let sg = format!("/proc/{pid}/setgroups");
-                std::fs::write(&sg, "deny")
-                    .map_err(|e| Error::io(e, format!("writing \"deny\" to {sg} (needed before an unprivileged gid map)")))?;
+                std::fs::write(&sg, "deny").map_err(|e| {
+                    Error::io(e, format!("writing \"deny\" to {sg} (needed before an unprivileged gid map)"))
+                })?;
             }
             std::fs::write(&p, m)
                 .map_err(|e| Error::io(e, format!("writing gid mappings {:?} to {p}", m.trim_end())))?;

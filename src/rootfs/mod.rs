@@ -708,9 +708,7 @@ fn rootless_id_options(
     linux: Option<&oci_spec::runtime::Linux>,
 ) -> Result<()> {
     let mapped = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| {
-        maps.is_some_and(|m| {
-            m.iter().any(|e| id >= e.container_id() && (id - e.container_id()) < e.size())
-        })
+        maps.is_some_and(|m| m.iter().any(|e| id >= e.container_id() && (id - e.container_id()) < e.size()))
     };
     let mut keep = Vec::with_capacity(opts.data.len());
     for d in std::mem::take(&mut opts.data) {
