@@ -268,6 +268,28 @@ def test_rootless_ps(rl):
     assert rl.pid in json.loads(p.stdout)
 
 
+def test_rootless_kill_all(rl):
+    """kill --all reaches every process of a container without a cgroup (found through its pid
+    namespace): the init and an exec'd process."""
+    rl.create()
+    rl.rt("start", rl.id, check=True)
+    exe = subprocess.Popen(rl.as_user([rtt.RUNTIME, "--root", rl.root, "exec", rl.id, "sleep", "999"]),
+                           cwd=rl.bundle, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        end = time.time() + 10
+        while time.time() < end and len(json.loads(rl.rt("ps", "--format", "json", rl.id).stdout or "null") or []) < 2:
+            time.sleep(0.05)
+        rl.rt("kill", "--all", rl.id, "KILL", check=True)
+        assert exe.wait(timeout=10) != 0
+        rtt.wait_gone([rl.pid])
+        assert not rtt.pid_alive(rl.pid)
+    finally:
+        if exe.poll() is None:
+            exe.kill()
+            exe.wait()
+
+
 def test_rootless_pause_needs_cgroup(rl):
     """No cgroup on this v1 host: pause fails clearly (as runc's), the container keeps running."""
     if rtt.is_cgroup2():
