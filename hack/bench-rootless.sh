@@ -33,12 +33,12 @@ chmod 700 "$W/xdg"
 RUNS=${RUNS:-30}
 unshare -m --propagation private /bin/bash -c '
   set -e
-  d=$(mktemp -d /tmp/husk-bench-dev.XXXXXX)
+  d=$1/dev; mkdir "$d"
   mount -t tmpfs -o size=16k,mode=755 husk-bench-dev "$d"
   mknod -m 666 "$d/null" c 1 3
   mount --bind "$d/null" /dev/null
   v1=$(awk "\$3 == \"cgroup\" {print \$2}" /proc/self/mounts)
-  c=$(mktemp -d /tmp/husk-bench-cg.XXXXXX)
+  c=$1/cg; mkdir "$c"
   for m in $v1; do mkdir -p "$c/$(basename $m)"; mount --bind "$m" "$c/$(basename $m)"; done
   mount -t tmpfs -o mode=755 cgroup-v1-only /sys/fs/cgroup
   for m in $v1; do mkdir -p "$m"; mount --move "$c/$(basename $m)" "$m"; done
