@@ -100,3 +100,31 @@ pub(super) fn no_cgroup(what: &str) -> Error {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn limits_named_as_runc_devices_aside() {
+        assert_eq!(first_limit(&res(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#)), None);
+        assert_eq!(first_limit(&res(r#"{"memory":{"limit":1048576}}"#)), Some("memory"));
+        assert_eq!(first_limit(&res(r#"{"pids":{"limit":5}}"#)), Some("pids"));
+        assert_eq!(first_limit(&res(r#"{"unified":{}}"#)), None);
+    }
+
+    #[test]
+    fn permission_errors_only() {
+        assert!(is_permission(&Error::sys(Errno::EACCES, "mkdir")));
+        assert!(!is_permission(&Error::sys(Errno::ENOENT, "mkdir")));
+    }
+
+    #[test]
+    fn no_processes_without_an_init() {
+        assert!(pids(0).unwrap().is_empty());
+    }
+}
