@@ -15,7 +15,7 @@ fail=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
-pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2 gcc libc6-dev hyperfine gnuplot-nox)
+pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2 gcc libc6-dev hyperfine gnuplot-nox uidmap)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -78,12 +78,12 @@ failed=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<" $summary"); failed=${failed:
 errors=$(sed -nE 's/.* ([0-9]+) errors?.*/\1/p' <<<" $summary"); errors=${errors:-0}
 failed=$((failed + errors))
 
-# End to end: podman (conmon), containerd (ctr + shim) and the Kubernetes CRI path with husk as
+# End to end: podman (conmon; also rootless, each check against runc), containerd (ctr + shim) and the Kubernetes CRI path with husk as
 # the runtime (hack/e2e/). HUSK_SKIP_E2E=1 skips them.
 e2e="skipped"
 if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_E2E:-}" ]; then
   e2e=""
-  for s in podman containerd cri; do
+  for s in podman podman-rootless containerd cri; do
     step "end to end: $s"
     elog=$(mktemp /tmp/husk-test-e2e.XXXXXX)
     timeout 900 hack/e2e/$s.sh "$runtime" 2>&1 | tee "$elog"

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Root directory for storage of container state (should be on tmpfs)
-    #[arg(long, global = false, default_value = "/run/husk")]
+    #[arg(long, global = false, default_value_os_t = default_root())]
     pub root: PathBuf,
 
     /// Set the log file to write husk logs to (default is stderr)
@@ -46,6 +46,25 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The default `--root`, as runc's: `$XDG_RUNTIME_DIR/husk` for a non-root caller (or root in
+/// a user namespace whose `$USER` is unset or not root, as rootless podman runs its runtime)
+/// when XDG_RUNTIME_DIR is set, else `/run/husk`.
+pub fn default_root() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|x| !x.is_empty()) {
+        Some(x) if honor_xdg_runtime_dir() => PathBuf::from(x).join("husk"),
+        _ => PathBuf::from("/run/husk"),
+    }
+}
+
+/// runc's shouldHonorXDGRuntimeDir (without XDG_RUNTIME_DIR's presence, checked by the caller).
+fn honor_xdg_runtime_dir() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    // Root, but in a user namespace that does not map the host's root: "rootful" there only.
+    crate::namespaces::in_user_namespace() && std::env::var_os("USER").is_none_or(|u| u != "root")
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -35,7 +35,12 @@ fn main() -> ExitCode {
     }
     // Not dumpable: with a container sharing the host pid namespace, its root could otherwise
     // open /proc/<husk pid>/exe and overwrite the host binary later (CVE-2019-5736).
-    let _ = nix::sys::prctl::set_dumpable(false);
+    // Rootless: stay dumpable, or the init's /proc files (uid_map, setgroups, oom_score_adj)
+    // would belong to the host's root and neither we nor the init could write them; the host
+    // binary is then not writable by any id the container has anyway.
+    if nix::unistd::geteuid().is_root() {
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
     if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         eprintln!("opening log file {}: {e}", cli.log.as_deref().unwrap_or(std::path::Path::new("")).display());
         return ExitCode::from(1);

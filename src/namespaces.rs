@@ -160,6 +160,14 @@ impl NsPlan {
     }
 }
 
+/// Whether we run in a user namespace other than the initial one (runc's RunningInUserNS: the
+/// uid map is not the identity over every id), e.g. as root inside rootless podman's namespace.
+pub fn in_user_namespace() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .map(|m| m.split_whitespace().collect::<Vec<_>>() != ["0", "0", "4294967295"])
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -213,7 +213,7 @@ fn lock_dir(f: File, path: &Path) -> Result<Flock<File>> {
 fn open_dir(path: &Path) -> Result<File> {
     fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(path)
         .map_err(|e| Error::io(e, format!("opening state directory {}", path.display())))
 }
@@ -222,7 +222,13 @@ fn open_dir(path: &Path) -> Result<File> {
 /// only ever replaced by rename, so a reader sees a whole old or a whole new version.
 pub fn read_state(dir: &Path) -> Result<State> {
     let p = dir.join(STATE_FILE);
-    let data = match fs::read(&p) {
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&p)?;
+        let mut d = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut d)?;
+        Ok(d)
+    };
+    let data = match read() {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::not_found(format!(
@@ -244,7 +250,15 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let res = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o644).open(&tmp)?;
+        // Never through a link planted in the state dir (a rootless user owns its state dir,
+        // root may still run commands on it).
+        let _ = fs::remove_file(&tmp);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
         f.write_all(data)?;
         fs::rename(&tmp, path)
     })();

@@ -1,6 +1,6 @@
 #!/bin/bash
 # The cgroup v2 lane: one boot of the cgroup-v2-only guest (hack/vm/run.sh) runs the suite's
-# cgroup, lifecycle, kill/delete, exec and ops cases against each runtime given, one after the
+# cgroup, lifecycle, kill/delete, exec, ops and rootless cases against each runtime given, one after the
 # other. Prints pytest's output per runtime and, at the end, one line per runtime:
 #   v2 lane NAME: <pytest summary> (Ns)
 # and exits non-zero if the first runtime's run failed (the others are reported only).
@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
 [ $# -gt 0 ] || set -- "$repo/target/release/husk" /usr/sbin/runc
-files=${V2_FILES:-"test_cgroup_v2.py test_cgroup_v2_ops.py test_lifecycle.py test_state_kill_delete.py test_exec.py test_ops.py"}
+files=${V2_FILES:-"test_cgroup_v2.py test_cgroup_v2_ops.py test_lifecycle.py test_state_kill_delete.py test_exec.py test_ops.py test_rootless.py"}
 mkdir -p target
 script=$(mktemp "$repo/target/v2-lane.XXXXXX")
 trap 'rm -f "$script"' EXIT

@@ -28,6 +28,7 @@ impl Cgroup {
 
     fn set_freezer(&self, state: FreezerState) -> Result<()> {
         match &self.backend {
+            Backend::None => Err(super::rootless::no_cgroup("pausing and resuming (the freezer)")),
             Backend::V1(v1) => {
                 let Some(dir) = v1.freezer() else {
                     return Err(Error::new(Kind::System, "the freezer cgroup controller is not mounted"));
@@ -44,6 +45,7 @@ impl Cgroup {
 
     pub fn is_frozen(&self) -> Result<bool> {
         let r = match &self.backend {
+            Backend::None => Ok(false),
             Backend::V1(v1) => match v1.freezer() {
                 Some(dir) => read_trimmed(&dir.join("freezer.state")).map(|s| s == "FROZEN"),
                 None => Ok(false),

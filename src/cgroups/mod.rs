@@ -31,6 +31,7 @@ mod hugetlb;
 mod limits;
 mod mounts;
 mod path;
+pub mod rootless;
 mod stats;
 mod systemd;
 #[cfg(test)]
@@ -91,6 +92,8 @@ fn lib_err(e: impl std::fmt::Display) -> Error {
 }
 
 enum Backend {
+    /// Rootless without a cgroup (see [`rootless`]).
+    None,
     V1(V1),
     V2(V2),
     Systemd(Box<Systemd>),
@@ -109,6 +112,7 @@ pub struct Cgroup {
 impl std::fmt::Debug for Cgroup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match self.backend {
+            Backend::None => "none",
             Backend::V1(_) => "v1",
             Backend::V2(_) => "v2",
             Backend::Systemd(_) => "systemd",
@@ -121,7 +125,9 @@ impl Cgroup {
     /// Open a manager for the config (no filesystem changes: one statfs and, on v1, one read of
     /// /proc/self/mountinfo).
     pub fn open(cfg: &CgroupConfig) -> Result<Self> {
-        let backend = if cfg.systemd {
+        let backend = if cfg.rootless_none.is_some() {
+            Backend::None
+        } else if cfg.systemd {
             Backend::Systemd(Box::new(Systemd::open(cfg)?))
         } else if is_cgroup2_root()? {
             let root = PathBuf::from(CGROUP_ROOT);
@@ -155,7 +161,7 @@ impl Cgroup {
     /// The directory of a v2 cgroup (fs or systemd driver) that gets the device filter.
     fn device_filter_dir(&self) -> Option<PathBuf> {
         match &self.backend {
-            Backend::V1(_) => None,
+            Backend::None | Backend::V1(_) => None,
             Backend::V2(v2) => Some(v2.dir.clone()),
             Backend::Systemd(_) => Some(under(Path::new(CGROUP_ROOT), &self.cfg.fs_path())),
         }
@@ -192,6 +198,7 @@ impl Cgroup {
     /// removed again (a pre-existing cgroup, possibly shared, is left alone and nothing is killed).
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
         let r = match &self.backend {
+            Backend::None => Ok(()),
             Backend::V1(v1) => v1.create(resources),
             Backend::V2(v2) => v2.create(resources).and_then(|()| match &self.birth_devices {
                 // Programs already on the cgroup (a reused one) would hold for the init, born
@@ -207,6 +214,33 @@ impl Cgroup {
         r.with_context(|| format!("creating cgroup {}", self.cfg.path))
     }
 
+    /// [`Cgroup::create`] for a rootless caller (see [`rootless`]): when the cgroup cannot be
+    /// created for lack of permission and linux.cgroupsPath was not given (`explicit` false),
+    /// the container goes on without one (this manager becomes a no-op, its config records it);
+    /// limits in `resources` are then refused as runc refuses them. Returns whether it did.
+    pub fn create_rootless(&mut self, resources: Option<&LinuxResources>, explicit: bool) -> Result<bool> {
+        match self.create(resources) {
+            Ok(()) => Ok(false),
+            Err(e) if !explicit && !self.cfg.systemd && rootless::is_permission(&e) => {
+                if let Some(name) = resources.and_then(rootless::first_limit) {
+                    // runc 1.1.5's words differ per back end (fs: per controller; fs2: one line).
+                    return Err(match self.backend {
+                        Backend::V1(_) => rootless::limits_refused(name, &e),
+                        _ => e.context("rootless needs no limits + no cgrouppath when no permission is granted for cgroups"),
+                    });
+                }
+                crate::logging::debug(&format!("rootless: running without a cgroup: {e}"));
+                self.backend = Backend::None;
+                self.cfg.rootless_none = Some(0);
+                Ok(true)
+            }
+            Err(e) if rootless::is_permission(&e) => Err(e.context(
+                "rootless: the user may not create this cgroup (cgroupsPath must be in a subtree delegated to the user)",
+            )),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The container's cgroup directory, opened O_PATH for clone3(CLONE_INTO_CGROUP), when one
     /// cgroup2 directory is the whole placement: the v2 back end on a unified host, after
     /// [`Cgroup::create`]. None on v1/hybrid hosts (v1 hierarchies need cgroup.procs writes), with
@@ -215,13 +249,14 @@ impl Cgroup {
     pub fn birth_dir(&self) -> Option<std::os::fd::OwnedFd> {
         match &self.backend {
             Backend::V2(v2) => open_cgroup_dir(&v2.dir),
-            Backend::V1(_) | Backend::Systemd(_) => None,
+            Backend::None | Backend::V1(_) | Backend::Systemd(_) => None,
         }
     }
 
     /// Move `pid` into the container's cgroup (every hierarchy).
     pub fn add_task(&self, pid: Pid) -> Result<()> {
         match &self.backend {
+            Backend::None => Ok(()),
             Backend::V1(v1) => v1.add_task(pid),
             Backend::V2(v2) => write_file(&v2.dir.join(CGROUP_PROCS), &pid.to_string()),
             Backend::Systemd(s) => s.add_task(pid),
@@ -232,6 +267,7 @@ impl Cgroup {
     /// Apply new limits to the live cgroup (only the fields that are set are written).
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
         match &self.backend {
+            Backend::None => Err(rootless::no_cgroup("updating resource limits")),
             Backend::V1(v1) => v1.apply(resources),
             Backend::V2(v2) => v2.apply(resources),
             Backend::Systemd(s) => apply_lib(&s.lib, resources),
@@ -242,6 +278,7 @@ impl Cgroup {
     /// Every process in the cgroup (and its sub-cgroups), sorted.
     pub fn pids(&self) -> Result<Vec<Pid>> {
         let mut pids = match &self.backend {
+            Backend::None => rootless::pids(self.cfg.rootless_none.unwrap_or(0)),
             Backend::V1(v1) => v1.pids(),
             Backend::V2(v2) => all_pids(&v2.dir),
             Backend::Systemd(s) => s.lib.get_all_pids().map_err(lib_err),
@@ -262,6 +299,7 @@ impl Cgroup {
 
     fn kill_all_inner(&self, sig: Signal) -> Result<()> {
         let kill_file = match &self.backend {
+            Backend::None => None,
             Backend::V1(v1) => v1.unified.as_ref().map(|(_, d)| d.join("cgroup.kill")),
             Backend::V2(v2) => Some(v2.dir.join("cgroup.kill")),
             Backend::Systemd(_) => None,
@@ -279,6 +317,7 @@ impl Cgroup {
             }
         }
         let can_freeze = match &self.backend {
+            Backend::None => false,
             Backend::V1(v1) => v1.freezer().is_some(),
             _ => true,
         };
@@ -301,6 +340,7 @@ impl Cgroup {
     /// `oom` event whenever it grows. 0 when the memory controller is absent.
     pub fn oom_kills(&self) -> Result<u64> {
         let file = match &self.backend {
+            Backend::None => return Ok(0),
             Backend::V1(v1) => match v1.hierarchy("memory") {
                 Some(h) => h.dir.join("memory.oom_control"),
                 None => return Ok(0),
@@ -325,6 +365,7 @@ impl Cgroup {
     /// If processes remain, they are SIGKILLed and removal retried for up to 2 s.
     pub fn destroy(&self) -> Result<()> {
         let dirs: Vec<PathBuf> = match &self.backend {
+            Backend::None => return Ok(()),
             Backend::V1(v1) => {
                 v1.hierarchies.iter().map(|h| h.dir.clone()).chain(v1.unified.iter().map(|(_, d)| d.clone())).collect()
             }
@@ -367,6 +408,7 @@ impl Cgroup {
     /// hugetlb), read through libcgroups.
     pub fn stats(&self) -> Result<Value> {
         let r = match &self.backend {
+            Backend::None => Err(rootless::no_cgroup("reading statistics")),
             Backend::V1(v1) => v1.stats(),
             Backend::V2(v2) => v2.lib.stats().map_err(lib_err).map(|s| stats_to_runc(&v2_cpu_ns(s))),
             Backend::Systemd(s) => s.lib.stats().map_err(lib_err).map(|s| stats_to_runc(&v2_cpu_ns(s))),

@@ -26,6 +26,13 @@ pub struct CgroupConfig {
     /// "cpu,cpuacct", "name=systemd"; "" for the cgroup2 hierarchy of a hybrid host).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub per_hierarchy: BTreeMap<String, String>,
+    /// Rootless without a cgroup: the caller may not create one (v1, or v2 without a delegated
+    /// subtree) and linux.cgroupsPath was not given, so the container runs in the caller's
+    /// cgroups, as runc's rootless cgroup manager leaves it. The value is the init's host pid
+    /// (0 until it is known): the container's processes are then found through its pid
+    /// namespace instead of a cgroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootless_none: Option<i32>,
 }
 
 impl CgroupConfig {
@@ -64,7 +71,7 @@ impl CgroupConfig {
             return Err(Error::invalid_arg("resolving cgroup path: empty container id"));
         }
         let cfg = if inner.starts_with('/') {
-            CgroupConfig { path: inner, systemd: false, per_hierarchy: BTreeMap::new() }
+            CgroupConfig { path: inner, systemd: false, per_hierarchy: BTreeMap::new(), rootless_none: None }
         } else {
             let own = fs::read_to_string("/proc/self/cgroup")
                 .map_err(|e| Error::io(e, "reading /proc/self/cgroup"))
@@ -94,7 +101,7 @@ pub(super) fn resolve_systemd(raw: &str, id: &str) -> Result<CgroupConfig> {
         }
         raw.to_string()
     };
-    Ok(CgroupConfig { path, systemd: true, per_hierarchy: BTreeMap::new() })
+    Ok(CgroupConfig { path, systemd: true, per_hierarchy: BTreeMap::new(), rootless_none: None })
 }
 
 /// One line of /proc/self/cgroup: the hierarchy key (sorted controllers) and the path.
@@ -128,7 +135,7 @@ pub(super) fn resolve_relative(inner: &str, proc_self_cgroup: &str) -> Result<Cg
     if entries.len() == 1 && entries[0].0.is_empty() {
         let own = Path::new(&entries[0].1).parent().unwrap_or(Path::new("/"));
         let path = clean_path(&format!("{}/{inner}", own.display()));
-        return Ok(CgroupConfig { path, systemd: false, per_hierarchy: BTreeMap::new() });
+        return Ok(CgroupConfig { path, systemd: false, per_hierarchy: BTreeMap::new(), rootless_none: None });
     }
     // v1 / hybrid: per v1 hierarchy, under the caller's own cgroup there (runc fs subsysPath).
     // The cgroup2 hierarchy of a hybrid host is not nested: runc puts the container at the
@@ -153,7 +160,7 @@ pub(super) fn resolve_relative(inner: &str, proc_self_cgroup: &str) -> Result<Cg
     }
     let path = best.map(|(p, _)| p.to_string()).unwrap_or_default();
     let per_hierarchy = resolved.iter().filter(|(_, p)| *p != path).cloned().collect();
-    Ok(CgroupConfig { path, systemd: false, per_hierarchy })
+    Ok(CgroupConfig { path, systemd: false, per_hierarchy, rootless_none: None })
 }
 
 /// runc's `CleanPath`: lexical cleaning; a relative path cannot climb above its start.
@@ -241,7 +248,10 @@ mod tests {
     #[test]
     fn absolute_path_is_used_as_is() {
         let c = CgroupConfig::resolve(Some(Path::new("/a/../b/c")), "id", false).unwrap();
-        assert_eq!(c, CgroupConfig { path: "/b/c".into(), systemd: false, per_hierarchy: BTreeMap::new() });
+        assert_eq!(
+            c,
+            CgroupConfig { path: "/b/c".into(), systemd: false, per_hierarchy: BTreeMap::new(), rootless_none: None }
+        );
     }
 
     #[test]

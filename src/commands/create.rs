@@ -95,7 +95,12 @@ fn create_inner(
     let linux = spec.linux().as_ref().expect("validated");
     ph.mark("config");
     let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
-    let cgroup = Cgroup::open(&cg_cfg).and_then(|c| c.with_devices_of(linux)).with_context(ctx)?;
+    // Rootless: no device filter (a cgroup v2 eBPF program needs CAP_SYS_ADMIN on the host; runc
+    // ignores device errors rootless too: the kernel already keeps the user from other devices).
+    let rootless = crate::cgroups::rootless::enabled(cli.rootless, cli.systemd_cgroup);
+    let mut cgroup = Cgroup::open(&cg_cfg)
+        .and_then(|c| if rootless { Ok(c) } else { c.with_devices_of(linux) })
+        .with_context(ctx)?;
     let mut plan = InitPlan::from_spec(PlanInput {
         spec: &spec,
         bundle: &bundle,
@@ -133,9 +138,24 @@ fn create_inner(
     dir.save(&st).with_context(ctx)?;
     ph.mark("state-dir");
     crate::fault::point("create:first-state");
-    cgroup
-        .create(linux.resources().as_ref())
-        .with_context(|| format!("{}: setting up cgroup {}", ctx(), cg_cfg.path))?;
+    if rootless {
+        let explicit = linux.cgroups_path().as_ref().is_some_and(|p| !p.as_os_str().is_empty());
+        // Device rules are not applied rootless (see above), on v1 either.
+        let resources = linux.resources().clone().map(|mut r| {
+            r.set_devices(None);
+            r
+        });
+        if cgroup
+            .create_rootless(resources.as_ref(), explicit)
+            .with_context(|| format!("{}: setting up cgroup {}", ctx(), cg_cfg.path))?
+        {
+            st.cgroup = cgroup.config().clone();
+        }
+    } else {
+        cgroup
+            .create(linux.resources().as_ref())
+            .with_context(|| format!("{}: setting up cgroup {}", ctx(), cg_cfg.path))?;
+    }
     ph.mark("cgroup");
     cleanup.cgroup = Some(&cgroup);
     crate::fault::point("create:cgroup");
@@ -162,6 +182,9 @@ fn create_inner(
     crate::fault::point("create:ready");
     let (_, start) = state::proc_start_time(pid)
         .ok_or_else(|| Error::new(Kind::System, format!("{}: init {pid} vanished", ctx())))?;
+    if st.cgroup.rootless_none.is_some() {
+        st.cgroup.rootless_none = Some(pid.as_raw());
+    }
     st.pid = pid.as_raw();
     st.init_start_time = start;
     dir.save(&st).with_context(ctx)?;
@@ -185,6 +208,9 @@ struct RuntimeHooks<'a> {
 impl SpawnHooks for RuntimeHooks<'_> {
     fn run_runtime_hooks(&mut self, pid: Pid) -> Result<()> {
         let mut st = self.state.clone();
+        if st.cgroup.rootless_none.is_some() {
+            st.cgroup.rootless_none = Some(pid.as_raw());
+        }
         st.pid = pid.as_raw();
         if let Some(linux) = st.config.linux().as_ref() {
             if let Some(devs) = linux.net_devices() {
@@ -209,6 +235,9 @@ impl SpawnHooks for RuntimeHooks<'_> {
 
     fn state_json(&self, pid: Pid) -> Vec<u8> {
         let mut st = self.state.clone();
+        if st.cgroup.rootless_none.is_some() {
+            st.cgroup.rootless_none = Some(pid.as_raw());
+        }
         st.pid = pid.as_raw();
         st.hook_json(state::Status::Creating)
     }

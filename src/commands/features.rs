@@ -28,8 +28,9 @@ pub fn features_json() -> Value {
         "linux": {
             "namespaces": NAMESPACES,
             "capabilities": caps,
-            // v1 and hybrid hierarchies (ours), v2 and the systemd driver (libcgroups); no
-            // rootless, so no per-user systemd; no rdma controller support.
+            // v1 and hybrid hierarchies (ours), v2 and the systemd driver (libcgroups); rootless
+            // runs with cgroupfs (a delegated subtree, or no cgroup: docs/rootless.md), not
+            // through a per-user systemd; no rdma controller support.
             "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
             "seccomp": seccomp,
             "apparmor": {"enabled": false},
@@ -50,7 +51,7 @@ pub fn features_json() -> Value {
             "run.husk.seccomp.compiler": "husk (pure Rust, no libseccomp)",
             "run.husk.cgroups.library": "libcgroups 0.7",
             "run.husk.checkpoint.enabled": "false",
-            "run.husk.rootless.enabled": "false",
+            "run.husk.rootless.enabled": "true",
             // runtime-spec 1.2/1.3 process attributes features.md has no section for
             "run.husk.process.scheduler": "true",
             "run.husk.process.ioPriority": "true",

@@ -44,7 +44,8 @@ pub fn default_config() -> Value {
 }
 
 /// runc's rootless changes: a user namespace mapping the caller, no network namespace,
-/// /sys bound from the host, no cgroup mount or resources, devpts without gid=5.
+/// /sys bound from the host, no resources, devpts without gid=5 (the cgroup mount stays, as in
+/// runc's).
 pub fn rootless_config(uid: u32, gid: u32) -> Value {
     let mut c = default_config();
     let linux = &mut c["linux"];
@@ -65,7 +66,6 @@ pub fn rootless_config(uid: u32, gid: u32) -> Value {
         .cloned()
         .unwrap_or_default()
         .into_iter()
-        .filter(|m| m["type"] != "cgroup")
         .map(|mut m| {
             if m["type"] == "sysfs" {
                 m = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
@@ -85,11 +85,17 @@ pub fn spec(a: &SpecArgs) -> Result<()> {
     if path.exists() {
         return Err(Error::new(Kind::Exists, "File config.json exists. Remove it first"));
     }
-    let c = if a.rootless {
+    let mut c = if a.rootless {
         rootless_config(nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
     } else {
         default_config()
     };
+    // As runc's spec: a cgroup namespace on a cgroup v2 host.
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        if let Some(ns) = c["linux"]["namespaces"].as_array_mut() {
+            ns.push(json!({"type": "cgroup"}));
+        }
+    }
     let text = serde_json::to_string_pretty(&c).map_err(|e| Error::new(Kind::System, format!("encoding spec: {e}")))?;
     std::fs::write(&path, text + "\n").map_err(|e| Error::io(e, format!("writing {}", path.display())))
 }

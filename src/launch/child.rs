@@ -38,7 +38,10 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
     // Not dumpable while husk's image runs here: container processes cannot open
     // /proc/PID/exe (the host binary) or our memory (CVE-2019-5736). execve resets it.
-    nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
+    //    Rootless (see main.rs): dumpable, or our own /proc files are the host root's.
+    if !plan.rootless {
+        nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
+    }
     reset_signals()?;
     // 2. Wait until the parent has put us into our cgroup (and written user-ns maps). When
     //    nothing before the pivot needs the cgroup or the parent, wait only after step 9:

@@ -52,6 +52,8 @@ pub struct InitPlan {
     /// The cgroup only exists once the init joins it (the systemd driver starts the scope
     /// with its first process): the init must not mount it before that (no late Go).
     pub cgroup_made_at_join: bool,
+    /// The runtime runs as a non-root user (see [`write_id_maps`], child.rs step 1).
+    pub rootless: bool,
 }
 
 fn id_map(m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>) -> Option<String> {
@@ -86,6 +88,13 @@ impl InitPlan {
         let shared_mount_ns =
             !ns.new_mount && !ns.joins.iter().any(|j| j.kind == oci_spec::runtime::LinuxNamespaceType::Mount);
         let userns = ns.new_user || ns.joins.iter().any(|j| j.kind == oci_spec::runtime::LinuxNamespaceType::User);
+        if !userns && !nix::unistd::geteuid().is_root() {
+            // runc's words, and why.
+            return Err(Error::invalid_spec(
+                "linux.namespaces: rootless container requires user namespaces (an unprivileged user can only \
+                 create the other namespaces inside one of its own)",
+            ));
+        }
         let mut rootfs = RootfsPlan::from_spec(
             spec,
             input.bundle,
@@ -162,6 +171,7 @@ impl InitPlan {
             start_container_hooks,
             reparent_to_caller: false,
             cgroup_made_at_join: false,
+            rootless: !nix::unistd::geteuid().is_root(),
         })
     }
 }
@@ -448,14 +458,103 @@ pub(crate) fn fork_stage2(what: &str, announce: &dyn Fn(Pid) -> Result<()>) -> R
     }
 }
 
+/// Write the init's id maps. Root writes /proc/PID/{uid,gid}_map itself. A rootless caller may
+/// write directly only a single entry mapping its own id (the gid map then needs setgroups
+/// "deny" first, as the kernel requires and runc does); anything else (rootless podman's
+/// multi-range maps onto /etc/subuid ranges) goes through the setuid helpers newuidmap and
+/// newgidmap, as runc does. husk itself never needs to be setuid.
 fn write_id_maps(pid: Pid, plan: &InitPlan) -> Result<()> {
+    let euid = nix::unistd::geteuid();
+    let rootless = !euid.is_root();
     if let Some(m) = &plan.uid_map {
         let p = format!("/proc/{pid}/uid_map");
-        std::fs::write(&p, m).map_err(|e| Error::io(e, format!("writing uid mappings {:?} to {p}", m.trim_end())))?;
+        if rootless && !own_id_only(m, euid.as_raw()) {
+            map_with_helper("newuidmap", pid, m)?;
+        } else {
+            std::fs::write(&p, m)
+                .map_err(|e| Error::io(e, format!("writing uid mappings {:?} to {p}", m.trim_end())))?;
+        }
     }
     if let Some(m) = &plan.gid_map {
         let p = format!("/proc/{pid}/gid_map");
-        std::fs::write(&p, m).map_err(|e| Error::io(e, format!("writing gid mappings {:?} to {p}", m.trim_end())))?;
+        let egid = nix::unistd::getegid().as_raw();
+        if rootless && !own_id_only(m, egid) {
+            map_with_helper("newgidmap", pid, m)?;
+        } else {
+            if rootless {
+                let sg = format!("/proc/{pid}/setgroups");
+                std::fs::write(&sg, "deny").map_err(|e| {
+                    Error::io(e, format!("writing \"deny\" to {sg} (needed before an unprivileged gid map)"))
+                })?;
+            }
+            std::fs::write(&p, m)
+                .map_err(|e| Error::io(e, format!("writing gid mappings {:?} to {p}", m.trim_end())))?;
+        }
     }
     Ok(())
+}
+
+/// The map (kernel text form) is the one entry an unprivileged process may write: `id` → 1 id.
+fn own_id_only(map: &str, id: u32) -> bool {
+    let lines: Vec<Vec<&str>> = map.lines().map(|l| l.split_whitespace().collect()).collect();
+    matches!(lines.as_slice(), [l] if l.len() == 3 && l[1] == id.to_string() && l[2] == "1")
+}
+
+/// Run `tool` (newuidmap or newgidmap, found in PATH or /usr/bin) for `pid` with `map`.
+fn map_with_helper(tool: &str, pid: Pid, map: &str) -> Result<()> {
+    let what = || format!("writing {} mappings {:?} of {pid} with {tool} (rootless)", &tool[3..6], map.trim_end());
+    let path = find_in_path(tool).ok_or_else(|| {
+        Error::new(
+            Kind::System,
+            format!(
+                "{tool} not found: an unprivileged user may only map its own id directly; this map needs the \
+                 setuid helper (package uidmap) and ranges in /etc/sub{}id",
+                &tool[3..6]
+            ),
+        )
+        .context(what())
+    })?;
+    let args: Vec<&str> = map.split_whitespace().collect();
+    let out = std::process::Command::new(&path)
+        .arg(pid.to_string())
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| Error::io(e, format!("running {}", path.display())).context(what()))?;
+    if !out.status.success() {
+        return Err(Error::new(
+            Kind::System,
+            format!(
+                "{} {}: {}",
+                path.display(),
+                crate::hooks::describe_status(out.status),
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            ),
+        )
+        .context(what()));
+    }
+    Ok(())
+}
+
+fn find_in_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod id_map_tests {
+    use super::own_id_only;
+
+    #[test]
+    fn only_a_single_own_entry_is_written_directly() {
+        assert!(own_id_only("0 1001 1\n", 1001));
+        assert!(own_id_only("5 1001 1\n", 1001));
+        assert!(!own_id_only("0 1002 1\n", 1001));
+        assert!(!own_id_only("0 1001 2\n", 1001));
+        assert!(!own_id_only("0 1001 1\n1 100000 65536\n", 1001));
+    }
 }

@@ -79,8 +79,12 @@ pub struct RootfsPlan {
     pub no_pivot: bool,
     /// The container has no mount namespace of its own (see [`RootfsPlan::share_mount_ns`]).
     pub shared_mount_ns: bool,
-    /// In a new user namespace: device nodes are bind-mounted from the host instead of mknod.
+    /// In a new user namespace, or the runtime runs in one: device nodes are bind-mounted from
+    /// the host instead of mknod.
     pub userns: bool,
+    /// The runtime runs as a non-root user: mount errors the kernel gives an unprivileged user
+    /// namespace say so.
+    pub rootless: bool,
     /// In a new user namespace: a detached clone of the rootfs made by the runtime, attached in
     /// the container's namespace when its root cannot reach the rootfs by path.
     pub rootfs_tree: Option<Arc<OwnedFd>>,
@@ -127,6 +131,7 @@ impl RootfsPlan {
         cgroup_path: &str,
     ) -> Result<Self> {
         let linux = spec.linux().as_ref();
+        let rootless = !nix::unistd::geteuid().is_root();
         let mut mounts = Vec::new();
         let mut dev_is_bind = false;
         let mut dev_mounted = false;
@@ -139,6 +144,9 @@ impl RootfsPlan {
             let mut opts = opts;
             if fstype.as_deref() == Some("bind") && !opts.is_bind() {
                 opts.flags |= MsFlags::MS_BIND;
+            }
+            if rootless && userns {
+                rootless_id_options(&mut opts, i, fstype.as_deref(), linux)?;
             }
             let idmap = idmap::mappings(i, m, &opts, is_bind, linux, userns)?;
             let dest = PathBuf::from("/").join(m.destination());
@@ -176,7 +184,9 @@ impl RootfsPlan {
                     )
                     .map_err(|e| e.context(format!("mounts[{i}]")))?;
                     detached = Some(Arc::new(fd));
-                } else if userns {
+                } else if userns && !rootless {
+                    // A rootless runtime has no privilege over the host's mounts (open_tree's
+                    // clone is EPERM): the init binds by path from its own user namespace.
                     let c = resolve::path_cstr(&abs)?;
                     let fd = crate::sys::fs::open_tree_detached(&c, opts.flags.contains(MsFlags::MS_REC))
                         .with_context(|| format!("mounts[{i}]: cloning bind source {}", abs.display()))?;
@@ -255,7 +265,7 @@ impl RootfsPlan {
         // reported.
         let rootfs_tree = if rootfs_idmapped.is_some() {
             rootfs_idmapped.clone()
-        } else if userns {
+        } else if userns && !rootless {
             let c = resolve::path_cstr(&rootfs)?;
             crate::sys::fs::open_tree_detached(&c, true).ok().map(Arc::new)
         } else {
@@ -285,7 +295,10 @@ impl RootfsPlan {
             shared_mount_ns: false,
             rootfs_tree,
             rootfs_idmapped: rootfs_idmapped.is_some(),
-            userns,
+            // Also when we run in a user namespace ourselves (root in rootless podman's): mknod
+            // is refused there too, as runc's createDevices knows (RunningInUserNS).
+            userns: userns || crate::namespaces::in_user_namespace(),
+            rootless,
             cgroup_v1,
             cgroup_v2_path,
             cgroupns,
@@ -375,7 +388,7 @@ impl RootfsPlan {
                 .with_context(|| format!("opening rootfs {}", self.rootfs.display()))?,
         );
         for m in &self.mounts {
-            self.mount_one(&root, m).with_context(|| {
+            self.mount_one(&root, m).map_err(|e| self.rootless_hint(e, m)).with_context(|| {
                 format!(
                     "mounting {} ({}) at {} in rootfs {}",
                     m.source.as_deref().unwrap_or(Path::new("none")).display(),
@@ -457,6 +470,20 @@ impl RootfsPlan {
             mount(None::<&str>, "/", None::<&str>, p, None::<&str>).context("applying rootfsPropagation to /")?;
         }
         Ok(())
+    }
+
+    /// A mount the kernel refuses to an unprivileged user's namespace: say it is that, and name
+    /// the field.
+    fn rootless_hint(&self, e: Error, m: &MountOp) -> Error {
+        if self.rootless && matches!(e.errno(), Some(Errno::EPERM) | Some(Errno::EACCES)) {
+            e.context(format!(
+                "mounts[{}]: not permitted to a rootless container (the kernel refuses it to an unprivileged user \
+                 namespace, or the user cannot reach the source)",
+                m.index
+            ))
+        } else {
+            e
+        }
     }
 
     fn mount_one(&self, root: &OwnedFd, m: &MountOp) -> Result<()> {
@@ -718,6 +745,50 @@ impl RootfsPlan {
         chdir("/").context("entering the new root")?;
         Ok(())
     }
+}
+
+/// Rootless: `uid=`/`gid=` mount options must name ids mapped in the container's user
+/// namespace (the kernel refuses others with EINVAL). A devpts `gid=` whose group is unmapped
+/// (gid 5 with a single-entry map, as in runc's own default spec) is dropped, as runc 1.2 does:
+/// pty slaves then belong to the caller's group. Any other unmapped id is refused by name, as
+/// runc 1.1.5 refuses it.
+fn rootless_id_options(
+    opts: &mut options::MountOptions,
+    i: usize,
+    fstype: Option<&str>,
+    linux: Option<&oci_spec::runtime::Linux>,
+) -> Result<()> {
+    let mapped = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| {
+        maps.is_some_and(|m| m.iter().any(|e| id >= e.container_id() && (id - e.container_id()) < e.size()))
+    };
+    let mut keep = Vec::with_capacity(opts.data.len());
+    for d in std::mem::take(&mut opts.data) {
+        let (key, val) = d.split_once('=').unwrap_or((&d, ""));
+        let maps = match key {
+            "uid" => linux.and_then(|l| l.uid_mappings().as_ref()),
+            "gid" => linux.and_then(|l| l.gid_mappings().as_ref()),
+            _ => {
+                keep.push(d);
+                continue;
+            }
+        };
+        let Ok(id) = val.parse::<u32>() else {
+            keep.push(d);
+            continue;
+        };
+        if mapped(maps, id) {
+            keep.push(d);
+        } else if key == "gid" && fstype == Some("devpts") {
+            crate::logging::debug(&format!("mounts[{i}].options: dropping {d}: gid {id} is not mapped (rootless)"));
+        } else {
+            return Err(Error::invalid_spec(format!(
+                "mounts[{i}].options: {d}: {key} {id} is not mapped in the container's user namespace (a rootless \
+                 container can only use mapped ids)"
+            )));
+        }
+    }
+    opts.data = keep;
+    Ok(())
 }
 
 /// Where the rootfs is attached in the container's mount namespace when the container's root
