@@ -165,7 +165,8 @@ fn from_flags(a: &ExecArgs, base: Option<&Process>) -> Result<Process> {
         let mut unknown = Vec::new();
         for c in &a.cap {
             let name = if c.starts_with("CAP_") { c.clone() } else { format!("CAP_{c}") };
-            let Ok(cap) = serde_json::from_value::<oci_spec::runtime::Capability>(serde_json::Value::String(name)) else {
+            let Ok(cap) = serde_json::from_value::<oci_spec::runtime::Capability>(serde_json::Value::String(name))
+            else {
                 unknown.push(c.clone());
                 continue;
             };
