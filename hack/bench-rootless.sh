@@ -14,7 +14,9 @@
 # bench.sh). Rootless on this v1/hybrid host means no cgroup for any runtime. All three run in one
 # private mount namespace with its own /dev/null and a /sys/fs/cgroup holding only the v1
 # hierarchies (crun 1.8.1 refuses hybrid hosts; the others do not care, they make no cgroup
-# rootless). Containers are deleted, the namespace (and its mounts) dies and the work dir is
+# rootless). Each runtime runs under a child subreaper (reap.py) that reaps the exited container inits
+# at once (their session keyrings count against the user's key quota until reaped). Containers are
+# deleted, the namespace (and its mounts) dies and the work dir is
 # removed at exit, also on failure.
 # Env: RUNS (default 30), TP_RUNS (throughput runs, 5), RSS_RUNS (15), HUSK (default
 # target/release/husk). Prints hyperfine's markdown tables.
@@ -58,6 +60,17 @@ for n in husk runc crun; do
 done
 chown -R "$U:" "$W"
 chmod 700 "$W/xdg"
+cat >"$W/reap.py" <<'PY'
+import ctypes, os, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+while True:
+    p, st = os.wait()
+    if p == pid:
+        sys.exit(os.waitstatus_to_exitcode(st) if os.WIFEXITED(st) else 1)
+PY
 # The measurements, in the private mount namespace (run as root there, each runtime as $U).
 cat >"$W/inner.sh" <<'IN'
 set -eu
@@ -65,7 +78,10 @@ W=$1 U=$2 RUNS=$3 TP_RUNS=$4 RSS_RUNS=$5
 declare -A rt=([husk]=$6 [runc]=/usr/sbin/runc [crun]=/usr/bin/crun)
 declare -A root=([husk]=$W/xdg/h [runc]=$W/xdg/r [crun]=$W/xdg/c)
 names="husk runc crun"
-as() { runuser -u "$U" -- env XDG_RUNTIME_DIR="$W/xdg" "$@"; }
+# as CMD...: CMD as $U under a child subreaper (reap.py) that reaps the orphaned container inits at
+# once: each holds a session keyring charged to $U's key quota (200) until reaped, and this VM's
+# PID 1 reaps slowly (throughput failed with EDQUOT without it).
+as() { runuser -u "$U" -- env XDG_RUNTIME_DIR="$W/xdg" python3 "$W/reap.py" "$@"; }
 cleanup() {
   set +e
   for n in $names; do
@@ -119,6 +135,9 @@ for _ in $(seq "$RSS_RUNS"); do
 done
 IN
 unshare -m --propagation private /bin/bash "$W/inner.sh" "$W" "$U" "$RUNS" "$TP_RUNS" "$RSS_RUNS" "$HUSK"
+# The last killed inits may still await PID 1's reaping: wait (up to 10 s) until $U has no process.
+for _ in $(seq 50); do pgrep -u "$U" >/dev/null || break; sleep 0.2; done
+pgrep -u "$U" >/dev/null && echo "bench-rootless: $U still has processes: $(pgrep -u "$U" | tr '\n' ' ')" >&2
 echo "rootless, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg), RUNS=$RUNS TP_RUNS=$TP_RUNS RSS_RUNS=$RSS_RUNS"
 for sc in lifecycle run exec list throughput; do echo; echo "### $sc"; cat "$W/res/$sc.md"; done
 echo; echo "### create_rss (peak RSS of create, KiB, $RSS_RUNS runs)"
