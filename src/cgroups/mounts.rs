@@ -68,24 +68,13 @@ pub(super) fn parse_mountinfo(text: &str) -> CgroupMounts {
     m
 }
 
-/// mountinfo escapes space, tab, newline and backslash as octal.
+/// mountinfo escapes space, tab, newline and backslash as octal (the one decoder:
+/// [`crate::rootfs::unescape_mountinfo`]).
 pub(super) fn unescape_mount(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_string();
     }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::rootfs::unescape_mountinfo(s).to_string_lossy().into_owned()
 }
 
 pub(super) fn is_cgroup2_root() -> Result<bool> {

@@ -8,6 +8,7 @@ mod dev;
 pub mod idmap;
 pub mod options;
 mod pivot;
+pub(crate) use pivot::unescape_mountinfo;
 mod plan;
 pub mod resolve;
 

@@ -82,7 +82,7 @@ pub(super) fn hide_host_proc_sys(rootfs: &Path) -> Result<()> {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-pub(super) fn unescape_mountinfo(s: &str) -> std::ffi::OsString {
+pub(crate) fn unescape_mountinfo(s: &str) -> std::ffi::OsString {
     use std::os::unix::ffi::OsStringExt;
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
