@@ -17,6 +17,8 @@ if [ ! -f "$OUT/vmlinuz" ]; then
   (cd "$dl" && apt-get download -q "$kpkg" >/dev/null)
   dpkg-deb -x "$dl"/*.deb "$dl/x"
   kver=$(ls "$dl/x/lib/modules")
+  # kept for the systemd guest's module tree (CRIU's diag modules, nf_tables, overlay, ...)
+  cp "$dl"/*.deb "$OUT/linux-image.deb"; echo "$kver" > "$OUT/kver"
   mkdir -p "$OUT/modules"
   for m in virtio/virtio_ring virtio/virtio virtio/virtio_pci_legacy_dev virtio/virtio_pci_modern_dev virtio/virtio_pci \
            ../fs/netfs/netfs ../fs/fscache/fscache ../net/9p/9pnet ../net/9p/9pnet_virtio ../fs/9p/9p \
@@ -71,17 +73,48 @@ chmod +x "$ir/init"
 rm -rf "$ir"
 echo "guest: $OUT/vmlinuz $OUT/initrd.gz"
 
-# The systemd guest's root image (only with --systemd: debootstrap takes minutes).
-if [ "${1:-}" = "--systemd" ] && [ ! -f "$OUT/systemd.img" ]; then
+# The systemd guest's root image (only with --systemd: debootstrap takes minutes). Its name
+# carries a version: bump SYSTEMD_IMG in hack/vm/run.sh too when the package list changes, so a
+# cached older image is not used. Version 2 adds what the checkpoint, LSM and rootless-systemd
+# lanes need: criu + iptables + the kernel's own module tree (CRIU's diag modules), AppArmor's
+# parser, SELinux's default policy and tools, podman (with conmon), dbus-user-session and uidmap
+# (a user's systemd manager for rootless --systemd-cgroup).
+. "$(dirname "$0")/image-version.sh"
+if [ "${1:-}" = "--systemd" ] && [ ! -f "$OUT/$SYSTEMD_IMG" ]; then
   for p in debootstrap e2fsprogs; do dpkg -s "$p" >/dev/null 2>&1 || apt-get install -y --no-install-recommends "$p" >/dev/null; done
+  if [ ! -f "$OUT/linux-image.deb" ] || [ ! -f "$OUT/kver" ]; then
+    echo "build-guest: the kernel package is not cached; rebuilding the kernel step" >&2
+    rm -f "$OUT/vmlinuz"; exec "$0" "$@"
+  fi
   mirror=$(sed -nE 's/^URIs: (http[^ ]*debian)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
   R=$(mktemp -d /tmp/husk-vm-root.XXXXXX)
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps bookworm "$R" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+  trap 'umount "$R/proc" 2>/dev/null; rm -rf "$R"' EXIT
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps,kmod bookworm "$R" "${mirror:-http://deb.debian.org/debian}" >/dev/null
+  printf '#!/bin/sh\nexit 101\n' > "$R/usr/sbin/policy-rc.d"; chmod +x "$R/usr/sbin/policy-rc.d"
+  mount -t proc proc "$R/proc"
+  chroot "$R" apt-get install -y -q --no-install-recommends \
+    criu iptables apparmor selinux-policy-default selinux-utils policycoreutils \
+    podman conmon crun golang-github-containers-common catatonit fuse-overlayfs \
+    dbus-user-session libpam-systemd uidmap iproute2 >/dev/null
+  chroot "$R" apt-get clean
+  umount "$R/proc"
+  rm -f "$R/usr/sbin/policy-rc.d"
+  # the kernel's modules (no sound/gpu/wireless), indexed for modprobe
+  kver=$(cat "$OUT/kver")
+  kx=$(mktemp -d); dpkg-deb -x "$OUT/linux-image.deb" "$kx"
+  rm -rf "$kx/lib/modules/$kver/kernel/"{sound,drivers/gpu,drivers/net/wireless,drivers/media,drivers/infiniband}
+  mkdir -p "$R/lib/modules"; cp -a "$kx/lib/modules/$kver" "$R/lib/modules/"
+  rm -rf "$kx"
+  chroot "$R" depmod -a "$kver"
+  # SELinux stays off unless the kernel command line asks for it (run.sh GUEST_APPEND=...);
+  # permissive then, so an unlabelled guest still boots.
+  [ -f "$R/etc/selinux/config" ] && sed -i 's/^SELINUX=.*/SELINUX=permissive/' "$R/etc/selinux/config"
   : > "$R/etc/machine-id"
   echo husk-v2-systemd > "$R/etc/hostname"
   echo "/dev/vda / ext4 defaults 0 1" > "$R/etc/fstab"
   chroot "$R" systemctl mask getty@tty1.service serial-getty@ttyS0.service apt-daily.timer apt-daily-upgrade.timer \
-    e2scrub_all.timer fstrim.timer systemd-timesyncd.service >/dev/null 2>&1
+    e2scrub_all.timer fstrim.timer systemd-timesyncd.service podman-auto-update.timer podman-restart.service \
+    podman.socket selinux-autorelabel-mark.service >/dev/null 2>&1
   mkdir -p "$R/cmd"
   cat > "$R/etc/systemd/system/husk-cmd.service" <<'UNIT'
 [Unit]
@@ -94,7 +127,7 @@ ExecStart=/bin/sh -c 'systemctl is-system-running --wait >/dev/null; mount -t 9p
 WantedBy=multi-user.target
 UNIT
   chroot "$R" systemctl enable husk-cmd.service >/dev/null 2>&1
-  mkfs.ext4 -q -d "$R" "$OUT/systemd.img" 1G
-  rm -rf "$R"
-  echo "systemd guest: $OUT/systemd.img"
+  mkfs.ext4 -q -d "$R" "$OUT/$SYSTEMD_IMG.tmp" 3G && mv "$OUT/$SYSTEMD_IMG.tmp" "$OUT/$SYSTEMD_IMG"
+  rm -rf "$R"; trap - EXIT
+  echo "systemd guest: $OUT/$SYSTEMD_IMG"
 fi

@@ -2,22 +2,26 @@
 # Run a command in the cgroup-v2-only guest (built by build-guest.sh), in the checkout (shared at
 # the same path), as root; print its output and exit with its status.
 #   hack/vm/run.sh 'cat /sys/fs/cgroup/cgroup.controllers'
-#   hack/vm/run.sh --systemd 'systemctl is-system-running'   (systemd as PID 1, from target/vm/systemd.img)
+#   hack/vm/run.sh --systemd 'systemctl is-system-running'   (systemd as PID 1, from target/vm/$SYSTEMD_IMG)
+# GUEST_APPEND adds kernel command-line words (e.g. "security=selinux selinux=1" for the LSM lane).
 set -uo pipefail
 systemd=""
 if [ "${1:-}" = "--systemd" ]; then systemd=1; shift; fi
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 OUT=${VM_DIR:-$REPO/target/vm}
+. "$REPO/hack/vm/image-version.sh"
 [ -f "$OUT/initrd.gz" ] || hack/vm/build-guest.sh >/dev/null || exit 1
-if [ -n "$systemd" ] && [ ! -f "$OUT/systemd.img" ]; then hack/vm/build-guest.sh --systemd >/dev/null || exit 1; fi
+if [ -n "$systemd" ] && [ ! -f "$OUT/$SYSTEMD_IMG" ]; then hack/vm/build-guest.sh --systemd >/dev/null || exit 1; fi
 # The plain guest gets a scratch disk (/dev/vda, QEMU's null block driver: reads return zeros,
 # writes vanish) so that per-device io.max / io.weight limits have a device to name.
 extra=(-blockdev driver=null-co,node-name=scratch,size=67108864 -device virtio-blk-pci,drive=scratch)
 append="console=ttyS0 panic=-1 quiet cgroup_no_v1=all"
 if [ -n "$systemd" ]; then
-  extra=(-drive "file=$OUT/systemd.img,if=virtio,format=raw,snapshot=on")
+  extra=(-drive "file=$OUT/$SYSTEMD_IMG,if=virtio,format=raw,snapshot=on")
   append="$append husk.systemd systemd.unified_cgroup_hierarchy=1"
+fi
+if [ -n "${GUEST_APPEND:-}" ]; then append="$append $GUEST_APPEND"
 fi
 C=$(mktemp -d /tmp/husk-vm.XXXXXX)
 trap 'rm -rf "$C"' EXIT
