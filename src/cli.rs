@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(
     name = "husk",
-    about = "husk: an OCI runtime-spec container runtime (runc-compatible)",
+    about = "an OCI runtime-spec container runtime (runc-compatible)",
+    before_long_help = DESCRIPTION,
+    version = crate::VERSION,
+    help_template = HELP_TEMPLATE,
+    next_display_order = None,
     disable_version_flag = true,
     disable_help_subcommand = true
 )]
@@ -47,6 +51,44 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 }
+
+/// `husk --help` laid out as `runc --help`: name, description, usage, version, the commands
+/// (alphabetical, as runc's), the global options.
+const HELP_TEMPLATE: &str = "\
+NAME:
+   {name} - {about-with-newline}
+{before-help}USAGE:
+   {name} [global options] command [command options] [arguments...]
+
+VERSION:
+   {version}
+
+COMMANDS:
+{subcommands}
+
+GLOBAL OPTIONS:
+{options}
+";
+
+/// The description `husk --help` (and husk(8)) gives, after runc's.
+pub const DESCRIPTION: &str = r#"husk is a command line client for running applications packaged according to
+the Open Container Initiative (OCI) format and is a compliant implementation of
+the Open Container Initiative runtime specification. It takes runc's commands,
+options, outputs and exit codes, so that container managers (Docker, containerd,
+podman, CRI-O, Kubernetes) can run it in runc's place.
+
+Containers are configured using bundles. A bundle for a container is a directory
+that includes a specification file named "config.json" and a root filesystem.
+The root filesystem contains the contents of the container.
+
+To start a new instance of a container:
+
+    # husk run [ -b bundle ] <container-id>
+
+Where "<container-id>" is your name for the instance of the container that you
+are starting. The name you provide for the container instance must be unique on
+your host. Providing the bundle directory using "-b" is optional. The default
+value for "bundle" is the current directory."#;
 
 /// The default `--root`, as runc's: `$XDG_RUNTIME_DIR/husk` for a non-root caller (or root in
 /// a user namespace whose `$USER` is unset or not root, as rootless podman runs its runtime)

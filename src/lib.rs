@@ -27,5 +27,26 @@ pub mod userns;
 
 pub use error::{Context, Error, Kind, Result};
 
+/// The runtime-spec version husk implements (a literal for [`VERSION`]'s `concat!`).
+macro_rules! oci_spec_version {
+    () => {
+        "1.2.1"
+    };
+}
+
 /// The runtime-spec version husk implements (reported by `--version` and `state`).
-pub const OCI_SPEC_VERSION: &str = "1.2.1";
+pub const OCI_SPEC_VERSION: &str = oci_spec_version!();
+
+/// What `husk --version` prints after "husk version " (runc's format: the version, then
+/// `commit:`, `spec:` and the toolchain's line; runc's `go:` is `rust:` here). The commit comes
+/// from build.rs: git's HEAD (with "-dirty" for uncommitted changes), or HUSK_COMMIT for a build
+/// outside a checkout.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("HUSK_COMMIT"),
+    "\nspec: ",
+    oci_spec_version!(),
+    "\nrust: ",
+    env!("HUSK_RUSTC_VERSION")
+);

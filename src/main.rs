@@ -7,15 +7,6 @@ use clap::Parser;
 use husk::cli::Cli;
 use husk::{commands, logging};
 
-fn version() -> String {
-    format!(
-        "husk version {}\ncommit: {}\nspec: {}\n",
-        env!("CARGO_PKG_VERSION"),
-        option_env!("HUSK_COMMIT").unwrap_or("unknown"),
-        husk::OCI_SPEC_VERSION
-    )
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -30,7 +21,7 @@ fn main() -> ExitCode {
         }
     };
     if cli.version {
-        print!("{}", version());
+        println!("husk version {}", husk::VERSION);
         return ExitCode::SUCCESS;
     }
     // Not dumpable: with a container sharing the host pid namespace, its root could otherwise
