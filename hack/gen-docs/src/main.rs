@@ -161,8 +161,24 @@ fn page(root: &Command, sub: Option<&Command>) -> io::Result<Vec<u8>> {
 /// clap_mangen's option list under our own heading (its section is named OPTIONS; husk(8)'s are
 /// runc's GLOBAL OPTIONS): the section's `.SH` line is dropped.
 fn render_options(w: &mut Vec<u8>, cmd: &Command) -> io::Result<()> {
+    // clap_mangen leaves visible aliases out (update's --cpu-shares): name them in the help.
+    let mut cmd = cmd.clone();
+    let aliased: Vec<(String, String)> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            let longs = a.get_visible_aliases()?;
+            let names: Vec<String> = longs.iter().map(|l| format!("--{l}")).collect();
+            Some((a.get_id().to_string(), names.join(", ")))
+        })
+        .collect();
+    for (id, names) in aliased {
+        cmd = cmd.mut_arg(id, |a| {
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            a.help(format!("{help} (also {names})"))
+        });
+    }
     let mut buf = Vec::new();
-    Man::new(cmd.clone()).render_options_section(&mut buf)?;
+    Man::new(cmd).render_options_section(&mut buf)?;
     let text = String::from_utf8_lossy(&buf);
     for line in text.lines().filter(|l| !l.starts_with(".SH")) {
         writeln!(w, "{line}")?;
@@ -381,7 +397,8 @@ mod tests {
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
             let text = String::from_utf8(page(&cmd, Some(sub)).unwrap()).unwrap();
             for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
-                if let Some(long) = arg.get_long() {
+                let longs = arg.get_long().into_iter().chain(arg.get_visible_aliases().unwrap_or_default());
+                for long in longs {
                     assert!(
                         text.contains(&format!("\\-\\-{}", long.replace('-', "\\-"))),
                         "husk-{} lacks --{long}",
