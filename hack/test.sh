@@ -107,7 +107,11 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_E2E:-}" ]; then
   for s in docker deb runc-docker; do
     rt=$runtime script=$s
     [ "$s" = runc-docker ] && { rt=$(command -v runc || echo /usr/sbin/runc); script=docker; }
-    step "end to end: $script with $(basename "$rt")$([ "$s" = runc-docker ] && echo ' (reported, not gating)')"
+    case $s in
+      deb) step "end to end: the Debian package (hack/build-deb.sh, installed into a throwaway root)" ;;
+      runc-docker) step "end to end: docker with $(basename "$rt") (reported, not gating)" ;;
+      *) step "end to end: $s with $(basename "$rt")" ;;
+    esac
     elog=$(mktemp /tmp/husk-test-e2e.XXXXXX)
     timeout 900 hack/e2e/$script.sh "$rt" 2>&1 | tee "$elog"
     erc=${PIPESTATUS[0]}

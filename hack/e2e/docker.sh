@@ -80,6 +80,8 @@ cg() { echo "/sys/fs/cgroup/$1/$CGP/$2"; }
 expect "run --rm prints output" "hello-docker" "${R[@]}" --rm $IMG echo hello-docker
 expect_rc "exit code 3" 3 "${R[@]}" --rm $IMG sh -c 'exit 3'
 expect_rc "missing command exits 127" 127 "${R[@]}" --rm $IMG no-such-command
+piped() { echo piped-in | "${R[@]}" --rm -i $IMG cat; }
+expect "run -i: stdin reaches the container" "piped-in" piped
 step "run -d" "${R[@]}" -d --name c1 --memory 64m --pids-limit 50 $IMG \
   sh -c 'trap "echo got-usr1" USR1; trap "exit 0" TERM; echo started; while :; do sleep 1 & wait $!; done'
 id=$("${D[@]}" inspect -f '{{.Id}}' c1 2>/dev/null)
@@ -89,6 +91,8 @@ expect "inspect: state running" "running true" "${D[@]}" inspect -f '{{.State.St
 expect "logs" "started" "${D[@]}" logs c1
 expect "exec output" "in-c1" "${D[@]}" exec c1 echo in-c1
 expect_rc "exec exit status" 5 "${D[@]}" exec c1 sh -c 'exit 5'
+exec_piped() { echo exec-piped | "${D[@]}" exec -i c1 cat; }
+expect "exec -i: stdin reaches the process" "exec-piped" exec_piped
 expect "exec -t has a tty" "/dev/pts/" script -qec "${D[*]} exec -t c1 tty" /dev/null
 expect "top lists the processes" "sleep" "${D[@]}" top c1
 expect "--memory 64m in the host cgroup" "67108864" cat "$(cg memory "$id")/memory.limit_in_bytes"
