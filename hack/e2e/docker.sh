@@ -158,6 +158,9 @@ expect "default runtime: inspect names it" "$name" "${D[@]}" inspect -f '{{.Host
 step "default runtime: the runtime runs it" listed "$("${D[@]}" inspect -f '{{.Id}}' d1 2>/dev/null)"
 step "default runtime: rm -f" "${D[@]}" rm -f d1
 # docker info runs the default runtime's --version and shows its commit line.
-expect "docker info: the default runtime's commit" "$("$RUNTIME" --version | sed -n 's/^commit: //p')" \
-  "${D[@]}" info --format '{{.RuncCommit.ID}}'
+info_commit() {
+  local want; want=$("$RUNTIME" --version | sed -n 's/^commit: //p')
+  [ -n "$want" ] && [ "$("${D[@]}" info --format '{{.RuncCommit.ID}}')" = "$want" ]
+}
+step "docker info: the default runtime's commit" info_commit
 summary
