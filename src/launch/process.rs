@@ -193,7 +193,7 @@ impl ProcessPlan {
             preserve_fds: preserve_fds + listen,
             oom_score_adj: process.oom_score_adj(),
             attrs: super::attrs::ProcessAttrs::default(),
-            lsm: crate::security::lsm::LsmPlan::for_process(process)?,
+            lsm: crate::security::lsm::LsmPlan::for_process(process, 3 + (preserve_fds + listen) as i32)?,
         })
     }
 }

@@ -30,8 +30,6 @@ use oci_spec::runtime::Process;
 
 use crate::error::{Context, Error, Result};
 
-const SELINUX_MAGIC: i64 = 0xf97c_ff8c;
-
 /// AppArmor is enabled on this host (runc's test: securityfs shows it and the module says Y).
 pub fn apparmor_enabled() -> bool {
     Path::new("/sys/kernel/security/apparmor").exists()
@@ -41,7 +39,8 @@ pub fn apparmor_enabled() -> bool {
 /// SELinux is enabled on this host (go-selinux's test: selinuxfs is mounted and our own context
 /// is not the "kernel" placeholder a disabled SELinux shows).
 pub fn selinux_enabled() -> bool {
-    let fs = nix::sys::statfs::statfs("/sys/fs/selinux").is_ok_and(|s| s.filesystem_type().0 as i64 == SELINUX_MAGIC);
+    let fs = nix::sys::statfs::statfs("/sys/fs/selinux")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::SELINUX_MAGIC);
     fs && std::fs::read("/proc/self/attr/current").is_ok_and(|c| c.strip_suffix(b"\0").unwrap_or(&c) != b"kernel")
 }
 
@@ -69,8 +68,10 @@ pub struct LsmPlan {
 
 impl LsmPlan {
     /// Plan `process.apparmorProfile` and `process.selinuxLabel` (empty means none). On a host
-    /// without the LSM a request is an error, as in runc.
-    pub fn for_process(process: &Process) -> Result<Self> {
+    /// without the LSM a request is an error, as in runc. `first_private_fd`: the lowest fd
+    /// number the process does not pass on (3 + the preserved fds): the /proc fd is put at or
+    /// above it, so that it can never be one of the fds the workload inherits.
+    pub fn for_process(process: &Process, first_private_fd: i32) -> Result<Self> {
         let mut plan = LsmPlan::default();
         if let Some(profile) = process.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
             if !apparmor_enabled() {
@@ -109,7 +110,10 @@ impl LsmPlan {
         if !plan.exec.is_empty() {
             let fd = nix::fcntl::open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
                 .context("opening /proc for the LSM attributes")?;
-            plan.proc = Some(Arc::new(crate::sys::fs::own_fd(fd)));
+            let fd = crate::sys::fs::own_fd(fd);
+            let high = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(first_private_fd))
+                .context("moving the /proc fd for the LSM attributes")?;
+            plan.proc = Some(Arc::new(crate::sys::fs::own_fd(high)));
         }
         Ok(plan)
     }
@@ -216,7 +220,7 @@ mod tests {
             r#"{"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "apparmorProfile": "husk-x"}"#,
         )
         .unwrap();
-        match LsmPlan::for_process(&p) {
+        match LsmPlan::for_process(&p, 3) {
             Ok(plan) => {
                 assert!(apparmor_enabled());
                 assert_eq!(plan.exec[0].value, b"exec husk-x");
@@ -224,6 +228,6 @@ mod tests {
             Err(e) => assert!(e.to_string().contains("\"husk-x\"") && e.to_string().contains("AppArmor")),
         }
         let p: Process = serde_json::from_str(r#"{"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#).unwrap();
-        assert!(LsmPlan::for_process(&p).unwrap().is_empty());
+        assert!(LsmPlan::for_process(&p, 3).unwrap().is_empty());
     }
 }
