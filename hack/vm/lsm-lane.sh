@@ -11,7 +11,7 @@
 #   --selinux: "security=selinux selinux=1", Debian's default policy, permissive (the image is
 #     not labelled). Per runtime: process.selinuxLabel is the container's /proc/self/attr/current,
 #     linux.mountLabel is the context= of /dev, /dev/pts, /dev/shm and not of /proc or /sys, the
-#     label of the mqueue root, exec --process-label labels an exec'd process, exec inherits the
+#     label of the mqueue root and of the init's session keyring, exec --process-label labels an exec'd process, exec inherits the
 #     container's label. Enforcing mode is tried and reported (not counted).
 # Prints PASS/FAIL per case and, per runtime, "N passed, M failed", then per runtime
 # "lsm lane (LSM) NAME: N passed, M failed". Exits with the first runtime's result (the others
@@ -154,6 +154,9 @@ else
   pid=$($H --root $R state s2 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*/\1/p')
   ok "  init's label (host view)" 'tr -d "\0" < /proc/$pid/attr/current | grep -qx "$PL"'
   ok "  mqueue root labelled" 'ls -Zd /proc/$pid/root/dev/mqueue | grep -q "$ML"'
+  # the init's session keyring (_ses.ID, viewable by root) and its label, with perl's syscall:
+  # keyctl(KEYCTL_GET_SECURITY=17, serial, buf, len)
+  ok "  session keyring labelled" 'k=$(grep -m1 " _ses.s2: " /proc/keys | cut -d" " -f1); [ -n "$k" ] && perl -e "my \$b = \"\\0\" x 256; my \$n = syscall(250, 17, hex(\$ARGV[0]), \$b, 256); print substr(\$b, 0, \$n - 1) if \$n > 0" $k | grep -qx "$PL"'
   ok "  exec inherits the container's label" '$H --root $R exec s2 cat /proc/self/attr/current | tr -d "\0" | grep -qx "$PL"'
   $H --root $R delete -f s2 >/dev/null 2>&1
   use plain
