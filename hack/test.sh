@@ -163,6 +163,20 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
   passed=$((passed + ${sdp:-0})); failed=$((failed + ${sdf:-0}))
   if [ "$sdrc" != 0 ]; then fail=1; [ -n "$sdf" ] && [ "$sdf" != 0 ] || failed=$((failed + 1)); fi
   v2="$v2; systemd lane: husk ${sd:-no summary (exit $sdrc)}, runc (reported, not gating) ${sdrunc:-no summary}"
+  # LSM lanes (issue 20): one boot with AppArmor, one with SELinux; husk gates, runc reported.
+  for lsm in apparmor selinux; do
+    step "LSM lane ($lsm, QEMU guest with systemd): husk, then runc"
+    lsmlog=$(mktemp /tmp/husk-test-lsm.XXXXXX)
+    hack/vm/lsm-lane.sh "--$lsm" "$runtime" "$runc_bin" 2>&1 | tee "$lsmlog"
+    lsmrc=${PIPESTATUS[0]}
+    lh=$(grep -E "^lsm lane \($lsm\) husk: " "$lsmlog" | tail -1 | sed 's/^[^:]*: //')
+    lr=$(grep -E "^lsm lane \($lsm\) runc: " "$lsmlog" | tail -1 | sed 's/^[^:]*: //')
+    rm -f "$lsmlog"
+    lp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$lh"); lf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$lh")
+    passed=$((passed + ${lp:-0})); failed=$((failed + ${lf:-0}))
+    if [ "$lsmrc" != 0 ]; then fail=1; [ -n "$lf" ] && [ "$lf" != 0 ] || failed=$((failed + 1)); fi
+    v2="$v2; $lsm lane: husk ${lh:-no summary (exit $lsmrc)}, runc (reported, not gating) ${lr:-no summary}"
+  done
 fi
 
 devnull=$(stat -c '%A %U:%G %t:%T' /dev/null)

@@ -63,32 +63,6 @@ fn parse_process_file(text: &[u8]) -> serde_json::Result<Process> {
     }
 }
 
-/// `--apparmor`/`--process-label` (or apparmorProfile/selinuxLabel in `--process`): husk does
-/// not apply LSM labels yet, so a request is refused clearly instead of being dropped. runc 1.1.5
-/// also fails here on a host without the LSM ("apparmor failed to apply profile: write
-/// /proc/self/attr/exec: invalid argument", "selinux label is specified in config, but selinux
-/// is disabled or not supported"); on a host with it, runc would apply the label.
-fn check_lsm_requests(p: &Process) -> Result<()> {
-    if let Some(prof) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-        let enabled = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-            .is_ok_and(|s| s.trim_start().starts_with('Y'));
-        return Err(Error::invalid_arg(if enabled {
-            format!("apparmor profile {prof:?}: applying AppArmor profiles is not supported by husk yet")
-        } else {
-            format!("apparmor profile {prof:?}: AppArmor is not enabled on this host")
-        }));
-    }
-    if let Some(l) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
-        let enabled = std::path::Path::new("/sys/fs/selinux/enforce").exists();
-        return Err(Error::invalid_arg(if enabled {
-            format!("selinux label {l:?}: applying SELinux labels is not supported by husk yet")
-        } else {
-            format!("selinux label {l:?} is specified, but selinux is disabled or not supported")
-        }));
-    }
-    Ok(())
-}
-
 /// runc's `validateProcessSpec`: a program to run and an absolute cwd.
 fn validate(p: &mut Process) -> Result<()> {
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
@@ -210,7 +184,6 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
         .with_context(ctx)?;
     let terminal = process.terminal().unwrap_or(false);
     crate::console::check_terminal_args(terminal, a.console_socket.is_some(), a.detach).with_context(ctx)?;
-    check_lsm_requests(&process).with_context(ctx)?;
     let seccomp = st.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let cache = cli.root.join(crate::launch::process::SECCOMP_CACHE_DIR);
     let mut pplan =

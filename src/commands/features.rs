@@ -33,8 +33,10 @@ pub fn features_json() -> Value {
             // through a per-user systemd; no rdma controller support.
             "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
             "seccomp": seccomp,
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            // Support in this build (features.md: "unrelated to whether the host supports"
+            // it); whether this host has the LSM is in the run.husk.*.host annotations.
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             // Implemented (src/resctrl.rs), but only usable where resctrl is mounted.
             "intelRdt": {"enabled": crate::resctrl::available(), "schemata": crate::resctrl::available(), "monitoring": false},
             "mountExtensions": {"idmap": {"enabled": true}},
@@ -58,6 +60,8 @@ pub fn features_json() -> Value {
             "run.husk.process.execCPUAffinity": "true",
             "run.husk.linux.personality": "LINUX,LINUX32",
             "run.husk.linux.timeNamespace": "true",
+            "run.husk.apparmor.host": crate::security::lsm::apparmor_enabled().to_string(),
+            "run.husk.selinux.host": crate::security::lsm::selinux_enabled().to_string(),
         },
     })
 }

@@ -62,7 +62,11 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     nix::unistd::setsid().context("creating a new session")?;
     // 5b. A session keyring of our own (the caller's keys stay out of reach).
     if let Some(name) = &plan.session_keyring {
-        match crate::sys::process::join_session_keyring(name) {
+        // Labelled with the process's SELinux label, as runc does (SetKeyLabel).
+        plan.process.lsm.keycreate(true)?;
+        let joined = crate::sys::process::join_session_keyring(name);
+        plan.process.lsm.keycreate(false)?;
+        match joined {
             // possessor: all; user: view/read/link/setattr... as runc sets it (0x3f1f0000 | 0x080000).
             Ok(key) => crate::sys::process::keyctl_setperm(key, 0x3f1f_0000 | 0x0008_0000)
                 .with_context(|| format!("setting permissions of session keyring {name:?}"))?,

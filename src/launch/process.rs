@@ -61,6 +61,8 @@ pub struct ProcessPlan {
     pub oom_score_adj: Option<i32>,
     /// Personality, scheduler, I/O priority, memory policy, CPU affinity.
     pub attrs: super::attrs::ProcessAttrs,
+    /// AppArmor profile and SELinux label for the exec (and the init's keyring label).
+    pub lsm: crate::security::lsm::LsmPlan,
 }
 
 pub fn cstrings(v: &[String], what: &str) -> Result<Vec<CString>> {
@@ -191,6 +193,7 @@ impl ProcessPlan {
             preserve_fds: preserve_fds + listen,
             oom_score_adj: process.oom_score_adj(),
             attrs: super::attrs::ProcessAttrs::default(),
+            lsm: crate::security::lsm::LsmPlan::for_process(process, 3 + (preserve_fds + listen) as i32)?,
         })
     }
 }
@@ -248,8 +251,9 @@ pub struct ProcessFds<'a> {
 pub type BeforeExec<'a> = &'a dyn Fn() -> Result<()>;
 
 /// The shared end of the road, in the container's namespaces with the final root:
-/// rlimits, fds, the program lookup, the user, cwd, umask; then Ready, the wait for
-/// `start` (init), and privileges last: no_new_privs, capabilities, seccomp, execve.
+/// rlimits, fds, the program lookup, the user, cwd, umask, the LSM labels for the exec; then
+/// Ready, the wait for `start` (init), and privileges last: no_new_privs, capabilities,
+/// seccomp, execve.
 pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Result<Infallible> {
     // a. rlimits (before the user switch: raising needs privileges).
     for &(res, soft, hard) in &p.rlimits {
@@ -290,6 +294,10 @@ pub fn finish(p: &ProcessPlan, fds: &ProcessFds, before_exec: BeforeExec) -> Res
         nix::unistd::chdir(&p.cwd).with_context(|| format!("changing to cwd {}", p.cwd.display()))?;
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask));
+    // e2. The AppArmor profile and SELinux label the execve takes (as runc, before Ready and
+    //     the start hooks, which run under them too): written through the runtime's /proc, and
+    //     before any seccomp filter could refuse the write.
+    p.lsm.apply_exec()?;
     // f. With SCMP_ACT_NOTIFY rules the filter is loaded now, while the runtime that made us
     //    is still there to send the listener to the agent (docs/seccomp.md, "Load order").
     let notify = p.seccomp.as_ref().filter(|s| s.uses_notify());

@@ -104,6 +104,8 @@ pub struct RootfsPlan {
     pub cwd: Option<PathBuf>,
     /// linux.sysctl, written through the container's /proc before readonly paths apply.
     pub sysctl: Vec<(String, String)>,
+    /// linux.mountLabel as the `context="..."` mount option (SELinux), see security::lsm.
+    pub mount_context: Option<String>,
 }
 
 const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
@@ -332,6 +334,12 @@ impl RootfsPlan {
         let create = if is_bind && m.source_is_file { Create::File } else { Create::Dir };
         let target = ensure_in_root(root.as_fd(), &m.dest, create)?;
         let mut data = m.opts.data_string();
+        if let Some(ctx) =
+            self.mount_context.as_deref().filter(|_| crate::security::lsm::takes_context(fstype, is_bind))
+        {
+            let sep = if data.is_empty() { "" } else { "," };
+            data = format!("{data}{sep}{ctx}");
+        }
         if let (Some(dir), false) = (&covered, m.opts.has_mode()) {
             let st = nix::sys::stat::fstat(dir.as_raw_fd()).context("reading the mode of the covered directory")?;
             let sep = if data.is_empty() { "" } else { "," };
@@ -385,6 +393,18 @@ impl RootfsPlan {
                 )?,
                 r => r?,
             }
+            if let Some(label) = self
+                .mount_context
+                .as_deref()
+                .and_then(crate::security::lsm::mqueue_label)
+                .filter(|_| fstype == "mqueue")
+            {
+                // runc labels the mqueue root instead of passing context= (SetFileLabel).
+                let mounted = open_in_root(root.as_fd(), &m.dest, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .map_err(|e| Error::sys(e, "opening the new mqueue mount"))?;
+                crate::sys::fs::set_xattr(mounted.as_fd(), c"security.selinux", label.as_bytes())
+                    .with_context(|| format!("labelling the mqueue mount {label:?}"))?;
+            }
             if let (Some(image), true) = (&covered, m.opts.copyup) {
                 let fresh = open_in_root(root.as_fd(), &m.dest, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)
                     .map_err(|e| Error::sys(e, "tmpcopyup: opening the new tmpfs"))?;
@@ -422,7 +442,11 @@ impl RootfsPlan {
             }
             return Ok(());
         }
-        mount(Some("tmpfs"), &fd_path(target.as_fd()), Some("tmpfs"), base, Some("mode=755"))?;
+        let data = match &self.mount_context {
+            Some(ctx) => format!("mode=755,{ctx}"),
+            None => "mode=755".to_string(),
+        };
+        mount(Some("tmpfs"), &fd_path(target.as_fd()), Some("tmpfs"), base, Some(data.as_str()))?;
         for b in &self.cgroup_v1 {
             let dest = m.dest.join(&b.name);
             if !b.host_path.exists() {

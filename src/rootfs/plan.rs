@@ -189,6 +189,7 @@ impl RootfsPlan {
             cgroupns,
             cwd: None,
             sysctl: Vec::new(),
+            mount_context: crate::security::lsm::mount_context(linux.and_then(|l| l.mount_label().as_deref()))?,
         })
     }
 }

@@ -217,3 +217,13 @@ pub fn mount_setattr_idmap(tree: BorrowedFd, userns: BorrowedFd, recursive: bool
     }
     Ok(())
 }
+
+/// fsetxattr(2): set the extended attribute `name` of the file open at `fd` (not O_PATH).
+pub fn set_xattr(fd: BorrowedFd, name: &CStr, value: &[u8]) -> Result<(), Errno> {
+    // SAFETY: `name` is NUL-terminated; `value` is valid for `value.len()` bytes.
+    let r = unsafe { libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
