@@ -13,10 +13,11 @@ OUT=${VM_DIR:-$REPO/target/vm}
 . "$REPO/hack/vm/image-version.sh"
 [ -f "$OUT/initrd.gz" ] || hack/vm/build-guest.sh >/dev/null || exit 1
 if [ -n "$systemd" ] && [ ! -f "$OUT/$SYSTEMD_IMG" ]; then hack/vm/build-guest.sh --systemd >/dev/null || exit 1; fi
+# no_timer_check: under TCG on a loaded host the IO-APIC timer check can fail and panic the guest.
 # The plain guest gets a scratch disk (/dev/vda, QEMU's null block driver: reads return zeros,
 # writes vanish) so that per-device io.max / io.weight limits have a device to name.
 extra=(-blockdev driver=null-co,node-name=scratch,size=67108864 -device virtio-blk-pci,drive=scratch)
-append="console=ttyS0 panic=-1 quiet cgroup_no_v1=all"
+append="console=ttyS0 panic=-1 quiet cgroup_no_v1=all no_timer_check"
 if [ -n "$systemd" ]; then
   extra=(-drive "file=$OUT/$SYSTEMD_IMG,if=virtio,format=raw,snapshot=on")
   append="$append husk.systemd systemd.unified_cgroup_hierarchy=1"
