@@ -103,6 +103,7 @@ sed -i 's/"linux": {/"linux": {"cgroupsPath": "rlx-a.slice:rx:rl2",/' $RB/config
 ok "rootless: slice:prefix:name in the user manager" '$U $H --root $RR --systemd-cgroup create --bundle $RB rl2 && [ -d $UC/rlx.slice/rlx-a.slice/rx-rl2.scope ] && $U systemctl --user is-active rx-rl2.scope'
 ok "rootless: delete --force removes it" '$U $H --root $RR delete --force rl2 && ! $U systemctl --user is-active rx-rl2.scope'
 sed -i 's/"cgroupsPath": "rlx-a.slice:rx:rl2",//' $RB/config.json
+ok "rootless: bus found from XDG_RUNTIME_DIR alone" '$U0 XDG_RUNTIME_DIR=/run/user/$RU $H --root $RR --systemd-cgroup create --bundle $RB rl5 && $U systemctl --user is-active $N-rl5.scope && $U $H --root $RR delete --force rl5'
 $U0 $H --root $RR --systemd-cgroup create --bundle $RB rl3 > /tmp/err-$N 2>&1; rc=$?
 ok "rootless: no bus address: runc's error (systemctl show-environment)" '[ $rc != 0 ] && grep -q "failed to connect to dbus (hint: for rootless containers, maybe you need to install dbus-user-session package" /tmp/err-$N && grep -qF "could not execute \`systemctl --user --no-pager show-environment\`" /tmp/err-$N'
 sed -n 1p /tmp/err-$N

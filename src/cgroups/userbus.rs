@@ -206,8 +206,12 @@ pub(super) fn prepare() -> Result<()> {
     let show = || combined_output("systemctl", &["--user", "--no-pager", "show-environment"], "output=");
     let addr = session_bus_address(&env, &exists, &show).map_err(fail)?;
     let path = dial(&addr).map_err(fail)?;
-    // Only this thread runs: the environment is not read concurrently.
-    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}", path.display()));
+    let plain = format!("unix:path={}", path.display());
+    if std::env::var("DBUS_SESSION_BUS_ADDRESS").ok().as_deref() != Some(plain.as_str()) {
+        // No other thread reads the environment meanwhile (the only other thread husk ever
+        // starts, `run`'s sd_notify relay, reads none).
+        std::env::set_var("DBUS_SESSION_BUS_ADDRESS", plain);
+    }
     Ok(())
 }
 
