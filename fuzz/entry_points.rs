@@ -18,8 +18,8 @@ pub(crate) fn config(data: &[u8]) {
     }
     if let Some(linux) = spec.linux() {
         // Relative paths read /proc/self/cgroup only; systemd form is parsed, never contacted.
-        let _ = husk::cgroups::CgroupConfig::resolve(linux.cgroups_path().as_deref(), "fuzz", false);
-        let _ = husk::cgroups::CgroupConfig::resolve(linux.cgroups_path().as_deref(), "fuzz", true);
+        let _ = husk::cgroups::CgroupConfig::resolve(linux.cgroups_path().as_deref(), "fuzz", false, false);
+        let _ = husk::cgroups::CgroupConfig::resolve(linux.cgroups_path().as_deref(), "fuzz", true, false);
         if let Some(s) = linux.seccomp() {
             let _ = husk::security::seccomp::compile(s);
         }

@@ -152,7 +152,7 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
   passed=$((passed + ${v2p:-0})); failed=$((failed + ${v2f:-0} + ${v2e:-0}))
   if [ "$v2rc" != 0 ]; then fail=1; [ -n "$v2f$v2e" ] || failed=$((failed + 1)); fi
   v2="husk ${v2:-no summary (exit $v2rc)}; runc (reported, not gating) ${v2runc:-no summary}; guest $(( $(date +%s) - v2t ))s"
-  step "systemd cgroup driver lane (QEMU guest with systemd): husk, then runc --systemd-cgroup"
+  step "systemd cgroup driver lane (QEMU guest with systemd): husk, then runc --systemd-cgroup, as root and rootless (the user's systemd manager)"
   sdlog=$(mktemp /tmp/husk-test-sd.XXXXXX)
   hack/vm/systemd-lane.sh "$runtime" "$runc_bin" 2>&1 | tee "$sdlog"
   sdrc=${PIPESTATUS[0]}

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use libcgroups::common::{CgroupManager, FreezerState};
 
 use super::files::{read_trimmed, write_file};
-use super::path::systemd_cgroup_path;
 use super::{lib_err, under, Backend, Cgroup, CgroupConfig, CGROUP_ROOT, THAW_TIMEOUT};
 use crate::error::{Context, Error, Kind, Result};
 
@@ -51,7 +50,7 @@ impl Cgroup {
                 None => Ok(false),
             },
             Backend::V2(v2) => v2_frozen(&v2.dir),
-            Backend::Systemd(_) => v2_frozen(&under(Path::new(CGROUP_ROOT), &systemd_cgroup_path(&self.cfg.path)?)),
+            Backend::Systemd(_) => v2_frozen(&under(Path::new(CGROUP_ROOT), &self.cfg.fs_path())),
         };
         r.with_context(|| format!("reading the freezer state of cgroup {}", self.cfg.path))
     }
@@ -61,9 +60,7 @@ impl Cgroup {
 /// cannot tell (cgroup gone, no freezer). No D-Bus round trip with the systemd driver.
 pub fn is_frozen(cfg: &CgroupConfig) -> bool {
     if cfg.systemd {
-        return systemd_cgroup_path(&cfg.path)
-            .and_then(|p| v2_frozen(&under(Path::new(CGROUP_ROOT), &p)))
-            .unwrap_or(false);
+        return v2_frozen(&under(Path::new(CGROUP_ROOT), &cfg.fs_path())).unwrap_or(false);
     }
     Cgroup::open(cfg).and_then(|c| c.is_frozen()).unwrap_or(false)
 }

@@ -36,6 +36,7 @@ mod stats;
 mod systemd;
 #[cfg(test)]
 mod tests;
+mod userbus;
 mod v1;
 mod v2;
 
@@ -62,7 +63,6 @@ pub use path::CgroupConfig;
 
 use files::{all_pids, flat_keyed, remove_tree, write_file};
 use mounts::{is_cgroup2_root, parse_mountinfo};
-use path::systemd_cgroup_path;
 use stats::{stats_to_runc, v2_cpu_ns};
 use systemd::{apply_lib, Systemd};
 use v1::V1;
@@ -264,6 +264,18 @@ impl Cgroup {
         .with_context(|| format!("adding process {pid} to cgroup {}", self.cfg.path))
     }
 
+    /// With the user's systemd manager: the scope's cgroup as the kernel shows it for `pid`, once
+    /// [`Cgroup::add_task`] has had systemd place it (the manager's own cgroup need not be where
+    /// systemd's usual layout puts it), for the container's state. None for other drivers.
+    pub fn placed_scope(&self, pid: Pid) -> Result<Option<String>> {
+        if !(self.cfg.systemd && self.cfg.user) {
+            return Ok(None);
+        }
+        let file = format!("/proc/{pid}/cgroup");
+        let text = fs::read_to_string(&file).map_err(|e| Error::io(e, format!("reading {file}")))?;
+        Ok(text.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_string))
+    }
+
     /// Apply new limits to the live cgroup (only the fields that are set are written).
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
         match &self.backend {
@@ -346,9 +358,7 @@ impl Cgroup {
                 None => return Ok(0),
             },
             Backend::V2(v2) => v2.dir.join("memory.events"),
-            Backend::Systemd(_) => {
-                under(Path::new(CGROUP_ROOT), &systemd_cgroup_path(&self.cfg.path)?).join("memory.events")
-            }
+            Backend::Systemd(_) => under(Path::new(CGROUP_ROOT), &self.cfg.fs_path()).join("memory.events"),
         };
         let text = match fs::read_to_string(&file) {
             Ok(t) => t,

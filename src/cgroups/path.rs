@@ -14,7 +14,7 @@ use crate::error::{Context, Error, Kind, Result};
 ///
 /// Meant to be stored in the container's state so that later commands (run from other cgroups)
 /// address the same cgroup.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CgroupConfig {
     /// The resolved absolute cgroup path (`/a/b`), or `slice:prefix:name` with the systemd driver.
     pub path: String,
@@ -33,14 +33,26 @@ pub struct CgroupConfig {
     /// namespace instead of a cgroup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootless_none: Option<i32>,
+    /// systemd driver, rootless (as runc's `Rootless` cgroup config): the scope belongs to the
+    /// user's own systemd manager, reached over the session bus (see `userbus`), below that
+    /// manager's cgroup; the default slice is then `user.slice`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user: bool,
+    /// systemd driver with the user's manager: the scope's cgroup. Until the init is placed, the
+    /// one systemd's layout gives (`/user.slice/user-UID.slice/user@UID.service` + slice +
+    /// unit); then the one the kernel shows in the init's /proc/PID/cgroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl CgroupConfig {
     /// The cgroup's path below a hierarchy root: the path itself, or for the systemd driver
     /// the scope systemd makes for `slice:prefix:name` (`/system.slice/prefix-name.scope`).
     pub fn fs_path(&self) -> String {
-        if self.systemd {
-            systemd_cgroup_path(&self.path).unwrap_or_else(|_| self.path.clone())
+        if let Some(scope) = &self.scope {
+            scope.clone()
+        } else if self.systemd {
+            systemd_cgroup_path(&self.path, self.user).unwrap_or_else(|_| self.path.clone())
         } else {
             self.path.clone()
         }
@@ -52,14 +64,19 @@ impl CgroupConfig {
     ///   a pure v2 host, where the caller's own cgroup has processes and so cannot delegate
     ///   controllers); an empty/absent path means the container id, relative, so nested the same
     ///   way (runc 1.1: `c.Name = id`, `innerPath = Parent/Name`, relative → `GetOwnCgroupPath`).
-    /// - systemd driver: `slice:prefix:name`, default `system.slice:husk:<id>`.
-    pub fn resolve(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<Self> {
+    /// - systemd driver: `slice:prefix:name`, default `system.slice:husk:<id>`; `rootless`: the
+    ///   user's systemd manager (runc's rootless systemd driver), default `user.slice:husk:<id>`.
+    pub fn resolve(cgroups_path: Option<&Path>, id: &str, systemd: bool, rootless: bool) -> Result<Self> {
         let raw = match cgroups_path {
             Some(p) => {
                 p.to_str().ok_or_else(|| Error::invalid_spec(format!("linux.cgroupsPath: {p:?} is not valid UTF-8")))?
             }
             None => "",
         };
+        if systemd && rootless {
+            let uid = super::userbus::owner_uid().map_err(super::userbus::connect_failed)?;
+            return resolve_systemd_user(raw, id, uid);
+        }
         if systemd {
             return resolve_systemd(raw, id);
         }
@@ -71,7 +88,7 @@ impl CgroupConfig {
             return Err(Error::invalid_arg("resolving cgroup path: empty container id"));
         }
         let cfg = if inner.starts_with('/') {
-            CgroupConfig { path: inner, systemd: false, per_hierarchy: BTreeMap::new(), rootless_none: None }
+            CgroupConfig { path: inner, ..Default::default() }
         } else {
             let own = fs::read_to_string("/proc/self/cgroup")
                 .map_err(|e| Error::io(e, "reading /proc/self/cgroup"))
@@ -101,7 +118,19 @@ pub(super) fn resolve_systemd(raw: &str, id: &str) -> Result<CgroupConfig> {
         }
         raw.to_string()
     };
-    Ok(CgroupConfig { path, systemd: true, per_hierarchy: BTreeMap::new(), rootless_none: None })
+    Ok(CgroupConfig { path, systemd: true, ..Default::default() })
+}
+
+/// [`resolve_systemd`] for the user's manager (owned by `uid`): runc's default slice is then
+/// `user.slice`, below the manager's own cgroup (systemd's `user@UID.service` in
+/// `user-UID.slice`, which [`Cgroup::add_task`](super::Cgroup::add_task)'s caller replaces with
+/// the cgroup systemd actually gives the scope).
+pub(super) fn resolve_systemd_user(raw: &str, id: &str, uid: u32) -> Result<CgroupConfig> {
+    let raw = if raw.is_empty() { format!("user.slice:husk:{id}") } else { raw.to_string() };
+    let mut cfg = resolve_systemd(&raw, id)?;
+    cfg.user = true;
+    cfg.scope = Some(format!("/user.slice/user-{uid}.slice/user@{uid}.service{}", systemd_cgroup_path(&raw, true)?));
+    Ok(cfg)
 }
 
 /// One line of /proc/self/cgroup: the hierarchy key (sorted controllers) and the path.
@@ -135,7 +164,7 @@ pub(super) fn resolve_relative(inner: &str, proc_self_cgroup: &str) -> Result<Cg
     if entries.len() == 1 && entries[0].0.is_empty() {
         let own = Path::new(&entries[0].1).parent().unwrap_or(Path::new("/"));
         let path = clean_path(&format!("{}/{inner}", own.display()));
-        return Ok(CgroupConfig { path, systemd: false, per_hierarchy: BTreeMap::new(), rootless_none: None });
+        return Ok(CgroupConfig { path, ..Default::default() });
     }
     // v1 / hybrid: per v1 hierarchy, under the caller's own cgroup there (runc fs subsysPath).
     // The cgroup2 hierarchy of a hybrid host is not nested: runc puts the container at the
@@ -160,7 +189,7 @@ pub(super) fn resolve_relative(inner: &str, proc_self_cgroup: &str) -> Result<Cg
     }
     let path = best.map(|(p, _)| p.to_string()).unwrap_or_default();
     let per_hierarchy = resolved.iter().filter(|(_, p)| *p != path).cloned().collect();
-    Ok(CgroupConfig { path, systemd: false, per_hierarchy, rootless_none: None })
+    Ok(CgroupConfig { path, per_hierarchy, ..Default::default() })
 }
 
 /// runc's `CleanPath`: lexical cleaning; a relative path cannot climb above its start.
@@ -187,14 +216,19 @@ pub(super) fn clean_path(p: &str) -> String {
     }
 }
 
-/// `slice:prefix:name` → the cgroup path systemd gives the scope
-/// (`a-b.slice:p:n` → `/a.slice/a-b.slice/p-n.scope`).
-pub(super) fn systemd_cgroup_path(path: &str) -> Result<String> {
+/// `slice:prefix:name` → the cgroup path systemd gives the scope below its manager's cgroup
+/// (`a-b.slice:p:n` → `/a.slice/a-b.slice/p-n.scope`); an empty slice is `system.slice`, or
+/// `user.slice` for the user's manager (`user`), as runc's default parent.
+pub(super) fn systemd_cgroup_path(path: &str, user: bool) -> Result<String> {
     let parts: Vec<&str> = path.split(':').collect();
     let [slice, prefix, name] = parts[..] else {
         return Err(Error::invalid_spec(format!("expected \"slice:prefix:name\", got {path:?}")));
     };
-    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let slice = match slice {
+        "" if user => "user.slice",
+        "" => "system.slice",
+        s => s,
+    };
     let mut out = String::new();
     if slice != "-.slice" {
         let stem = slice.strip_suffix(".slice").unwrap_or(slice);
@@ -238,20 +272,17 @@ mod tests {
     #[test]
     fn root_cgroup_is_refused() {
         for p in ["/", "/..", "/husk-test/../..", "//", "/./"] {
-            let e = CgroupConfig::resolve(Some(Path::new(p)), "id", false).unwrap_err();
+            let e = CgroupConfig::resolve(Some(Path::new(p)), "id", false, false).unwrap_err();
             assert_eq!(e.kind(), Kind::InvalidSpec, "{p}");
             assert!(e.to_string().starts_with("linux.cgroupsPath:"), "{e}");
         }
-        assert_eq!(CgroupConfig::resolve(Some(Path::new("/a")), "id", false).unwrap().path, "/a");
+        assert_eq!(CgroupConfig::resolve(Some(Path::new("/a")), "id", false, false).unwrap().path, "/a");
     }
 
     #[test]
     fn absolute_path_is_used_as_is() {
-        let c = CgroupConfig::resolve(Some(Path::new("/a/../b/c")), "id", false).unwrap();
-        assert_eq!(
-            c,
-            CgroupConfig { path: "/b/c".into(), systemd: false, per_hierarchy: BTreeMap::new(), rootless_none: None }
-        );
+        let c = CgroupConfig::resolve(Some(Path::new("/a/../b/c")), "id", false, false).unwrap();
+        assert_eq!(c, CgroupConfig { path: "/b/c".into(), ..Default::default() });
     }
 
     #[test]
@@ -285,16 +316,41 @@ mod tests {
 
     #[test]
     fn systemd_paths() {
-        let c = CgroupConfig::resolve(None, "abc", true).unwrap();
+        let c = CgroupConfig::resolve(None, "abc", true, false).unwrap();
         assert_eq!(c.path, "system.slice:husk:abc");
         assert!(c.systemd);
-        let c = CgroupConfig::resolve(Some(Path::new("machine.slice:podman:x")), "abc", true).unwrap();
+        let c = CgroupConfig::resolve(Some(Path::new("machine.slice:podman:x")), "abc", true, false).unwrap();
         assert_eq!(c.path, "machine.slice:podman:x");
-        let e = CgroupConfig::resolve(Some(Path::new("/a/b")), "abc", true).unwrap_err();
+        let e = CgroupConfig::resolve(Some(Path::new("/a/b")), "abc", true, false).unwrap_err();
         assert_eq!(e.kind(), Kind::InvalidSpec);
         assert!(e.to_string().contains("slice:prefix:name"), "{e}");
-        assert_eq!(systemd_cgroup_path("system.slice:husk:abc").unwrap(), "/system.slice/husk-abc.scope");
-        assert_eq!(systemd_cgroup_path("a-b.slice:p:n").unwrap(), "/a.slice/a-b.slice/p-n.scope");
+        assert_eq!(systemd_cgroup_path("system.slice:husk:abc", false).unwrap(), "/system.slice/husk-abc.scope");
+        assert_eq!(systemd_cgroup_path("a-b.slice:p:n", false).unwrap(), "/a.slice/a-b.slice/p-n.scope");
+        assert_eq!(systemd_cgroup_path(":p:n", false).unwrap(), "/system.slice/p-n.scope");
+        assert!(!c.user && c.scope.is_none());
+    }
+
+    #[test]
+    fn systemd_user_manager_paths() {
+        // runc's rootless default: user.slice of the user's own manager.
+        let c = resolve_systemd_user("", "abc", 1500).unwrap();
+        assert_eq!(c.path, "user.slice:husk:abc");
+        assert!(c.systemd && c.user);
+        assert_eq!(c.fs_path(), "/user.slice/user-1500.slice/user@1500.service/user.slice/husk-abc.scope");
+        // An empty slice is the user manager's user.slice too; nested slices expand below it.
+        let c = resolve_systemd_user(":podman:x", "abc", 1000).unwrap();
+        assert_eq!(c.path, ":podman:x");
+        assert_eq!(c.fs_path(), "/user.slice/user-1000.slice/user@1000.service/user.slice/podman-x.scope");
+        let c = resolve_systemd_user("app-web.slice:p:n", "abc", 7).unwrap();
+        assert_eq!(c.fs_path(), "/user.slice/user-7.slice/user@7.service/app.slice/app-web.slice/p-n.scope");
+        let c = resolve_systemd_user("-.slice:p:n.slice", "abc", 7).unwrap();
+        assert_eq!(c.fs_path(), "/user.slice/user-7.slice/user@7.service/n.slice");
+        assert_eq!(resolve_systemd_user("a:b", "abc", 7).unwrap_err().kind(), Kind::InvalidSpec);
+        // Stored with the state: later commands find the same scope and bus.
+        let s = serde_json::to_string(&c).unwrap();
+        assert!(s.contains(r#""user":true"#), "{s}");
+        assert_eq!(serde_json::from_str::<CgroupConfig>(&s).unwrap(), c);
+        assert!(!serde_json::to_string(&resolve_systemd("", "x").unwrap()).unwrap().contains("user"));
     }
 
     #[test]

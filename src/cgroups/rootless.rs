@@ -18,15 +18,22 @@ use crate::error::{Error, Kind, Result};
 
 /// Whether the rootless cgroup treatment applies: `--rootless true|false`, or auto as runc's
 /// shouldUseRootlessCgroupManager: a non-root effective uid, or root in a user namespace other
-/// than the initial one (as rootless podman runs its runtime) with the cgroupfs driver. (runc asks
-/// the user's systemd who owns it with --systemd-cgroup; husk has no rootless systemd driver, so
-/// root in a user namespace with --systemd-cgroup is taken as root.)
+/// than the initial one (as rootless podman runs its runtime) with the cgroupfs driver, or with
+/// --systemd-cgroup when the user's systemd manager is owned by a uid other than 0 (`OwnerUID=` of
+/// `busctl --user status`; 0 when it cannot be asked, as runc assumes). With --systemd-cgroup,
+/// rootless means the user's own systemd manager ([`super::userbus`]).
 pub fn enabled(flag: crate::cli::Rootless, systemd: bool) -> bool {
     match flag {
         crate::cli::Rootless::True => true,
         crate::cli::Rootless::False => false,
         crate::cli::Rootless::Auto => {
-            !nix::unistd::geteuid().is_root() || (!systemd && crate::namespaces::in_user_namespace())
+            if !nix::unistd::geteuid().is_root() {
+                return true;
+            }
+            if !crate::namespaces::in_user_namespace() {
+                return false;
+            }
+            !systemd || super::userbus::owner_uid().unwrap_or(0) != 0
         }
     }
 }

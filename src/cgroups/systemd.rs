@@ -1,8 +1,11 @@
 //! The systemd driver (`--systemd-cgroup`): libcgroups' systemd manager (a transient scope over
-//! D-Bus), cgroup v2 hosts only.
+//! D-Bus), cgroup v2 hosts only. Root talks to the system's manager over the system bus; a
+//! rootless caller (as runc's rootless systemd driver) to the user's own manager over the
+//! session bus ([`super::userbus`]), whose delegated controllers then bound what can be limited.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use libcgroups::common::{AnyCgroupManager, CgroupManager, ControllerOpt};
 use nix::unistd::Pid;
@@ -12,6 +15,11 @@ use super::mounts::is_cgroup2_root;
 use super::v2::resources_empty;
 use super::{lib_err, CgroupConfig};
 use crate::error::{Context, Error, Kind, Result};
+
+/// How long `add_task` waits for systemd to have the init in the new scope: runc waits up to 30 s
+/// for the unit's start job (libcgroups' default is 5 s). A user manager cannot move a process
+/// out of the caller's cgroup itself; it asks the system manager to, which takes longer.
+const PLACEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) struct Systemd {
     pub(super) lib: AnyCgroupManager,
@@ -29,6 +37,10 @@ impl Systemd {
             ));
         }
         if !is_cgroup2_root()? {
+            if cfg.user {
+                // runc's words (its v1 systemd manager has no rootless mode either).
+                return Err(Error::new(Kind::System, "cannot use rootless systemd cgroups manager on cgroup v1"));
+            }
             // libcgroups silently returns its v1 manager on v1/hybrid hosts for systemd requests.
             return Err(Error::new(
                 Kind::System,
@@ -36,14 +48,26 @@ impl Systemd {
                  systemd on cgroup v2 only",
             ));
         }
+        if cfg.user {
+            super::userbus::prepare()
+                .with_context(|| format!("connecting to the user's systemd for cgroup {}", cfg.path))?;
+        }
         let name = cfg.path.rsplit(':').next().unwrap_or_default().to_string();
-        let lib = libcgroups::common::create_cgroup_manager(libcgroups::common::CgroupConfig {
-            cgroup_path: PathBuf::from(&cfg.path),
-            systemd_cgroup: true,
-            container_name: name,
-        })
+        // The bus is chosen here as runc chooses it (its cgroup config's Rootless), not by
+        // libcgroups' own rule (any uid map but the identity one means the session bus).
+        let lib = libcgroups::systemd::manager::Manager::new(
+            PathBuf::from(super::CGROUP_ROOT),
+            PathBuf::from(&cfg.path),
+            name,
+            !cfg.user,
+            PLACEMENT_TIMEOUT,
+        )
         .map_err(lib_err)
-        .with_context(|| format!("connecting to systemd for cgroup {}", cfg.path))?;
+        .with_context(|| {
+            let manager = if cfg.user { "the user's systemd" } else { "systemd" };
+            format!("connecting to {manager} for cgroup {}", cfg.path)
+        })?
+        .any();
         Ok(Systemd { lib, pending: Mutex::new(None) })
     }
 

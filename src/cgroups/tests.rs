@@ -44,7 +44,7 @@ struct Guard {
 impl Guard {
     fn new(name: &str) -> Guard {
         let rel = format!("/husk-test/{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed));
-        let cfg = CgroupConfig::resolve(Some(Path::new(&rel)), "ignored", false).unwrap();
+        let cfg = CgroupConfig::resolve(Some(Path::new(&rel)), "ignored", false, false).unwrap();
         Guard { cg: Cgroup::open(&cfg).unwrap(), rel, children: Vec::new() }
     }
     fn dir(&self, ctrl: &str) -> PathBuf {
@@ -350,7 +350,7 @@ fn root_v2_freeze_kill_destroy() {
         }
     }
     let base = Base(base);
-    let cfg = CgroupConfig::resolve(Some(Path::new("/c")), "x", false).unwrap();
+    let cfg = CgroupConfig::resolve(Some(Path::new("/c")), "x", false, false).unwrap();
     let cg = Cgroup::open_v2_at(&base.0, &cfg).unwrap();
     let dir = base.0.join("c");
 
@@ -407,7 +407,7 @@ fn root_v2_child_born_in_birth_dir() {
         }
     }
     let base = Base(base);
-    let cfg = CgroupConfig::resolve(Some(Path::new("/c")), "x", false).unwrap();
+    let cfg = CgroupConfig::resolve(Some(Path::new("/c")), "x", false, false).unwrap();
     let cg = Cgroup::open_v2_at(&base.0, &cfg).unwrap();
     cg.create(None).unwrap();
     let dir = cg.birth_dir().expect("the v2 directory, opened");

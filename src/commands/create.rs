@@ -94,10 +94,12 @@ fn create_inner(
     crate::console::check_terminal_args(terminal, a.console_socket.is_some(), detached).with_context(ctx)?;
     let linux = spec.linux().as_ref().expect("validated");
     ph.mark("config");
-    let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup).with_context(ctx)?;
     // Rootless: no device filter (a cgroup v2 eBPF program needs CAP_SYS_ADMIN on the host; runc
-    // ignores device errors rootless too: the kernel already keeps the user from other devices).
+    // ignores device errors rootless too: the kernel already keeps the user from other devices),
+    // and with --systemd-cgroup the user's own systemd manager.
     let rootless = crate::cgroups::rootless::enabled(cli.rootless, cli.systemd_cgroup);
+    let cg_cfg =
+        CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, cli.systemd_cgroup, rootless).with_context(ctx)?;
     let mut cgroup = Cgroup::open(&cg_cfg)
         .and_then(|c| if rootless { Ok(c) } else { c.with_devices_of(linux) })
         .with_context(ctx)?;
@@ -184,6 +186,9 @@ fn create_inner(
         .ok_or_else(|| Error::new(Kind::System, format!("{}: init {pid} vanished", ctx())))?;
     if st.cgroup.rootless_none.is_some() {
         st.cgroup.rootless_none = Some(pid.as_raw());
+    }
+    if let Some(scope) = cgroup.placed_scope(pid).with_context(ctx)? {
+        st.cgroup.scope = Some(scope);
     }
     st.pid = pid.as_raw();
     st.init_start_time = start;

@@ -28,10 +28,10 @@ pub fn features_json() -> Value {
         "linux": {
             "namespaces": NAMESPACES,
             "capabilities": caps,
-            // v1 and hybrid hierarchies (ours), v2 and the systemd driver (libcgroups); rootless
-            // runs with cgroupfs (a delegated subtree, or no cgroup: docs/rootless.md), not
-            // through a per-user systemd; no rdma controller support.
-            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
+            // v1 and hybrid hierarchies (ours), v2 and the systemd driver (libcgroups), the latter
+            // rootless through the user's own systemd manager (docs/rootless.md); no rdma
+            // controller support.
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": false},
             "seccomp": seccomp,
             // Support in this build (features.md: "unrelated to whether the host supports"
             // it); whether this host has the LSM is in the run.husk.*.host annotations.

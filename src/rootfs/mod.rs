@@ -436,7 +436,14 @@ impl RootfsPlan {
         if let Some(v2) = &self.cgroup_v2_path {
             let flags = base | (m.opts.flags & MsFlags::MS_RDONLY);
             if self.cgroupns {
-                mount(Some("cgroup2"), &fd_path(target.as_fd()), Some("cgroup2"), flags, None::<&str>)?;
+                match mount(Some("cgroup2"), &fd_path(target.as_fd()), Some("cgroup2"), flags, None::<&str>) {
+                    // As runc: when the kernel refuses a cgroup2 mount here, bind the container's
+                    // own cgroup instead (what the namespace would show). EBUSY: the target is
+                    // already the host's cgroup2 mount (a rootless `/sys` rbind carries it), and
+                    // the kernel does not stack a superblock on itself; EPERM: no say over it.
+                    Err(Errno::EBUSY) | Err(Errno::EPERM) => rbind_remount(root, v2, target.as_fd(), &m.dest, flags)?,
+                    r => r?,
+                }
             } else {
                 rbind_remount(root, v2, target.as_fd(), &m.dest, flags)?;
             }
