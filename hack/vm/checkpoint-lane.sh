@@ -50,14 +50,15 @@ echo "==> checkpoint lane: $N ($H)"
 pass=0; fail=0; R=/tmp/root-$N; I=/tmp/img-$N; rm -rf $I /tmp/ckpt-data; mkdir -p $I /tmp/ckpt-data
 ok "criu check: Looks good" 'criu check | grep -q "Looks good"'
 b=$(bundle c1)
-ok "run -d a counting container" '$H --root $R run -d --bundle $b c1 </dev/null >/dev/null 2>&1 && sleep 1 && advances'
+ok "run -d a counting container" '$H --root $R run -d --bundle $b c1 </dev/null >/dev/null 2>&1 && sleep 2 && advances'
 p1=$(pidof_ct c1)
 ok "checkpoint" '$H --root $R checkpoint --image-path $I/1 --work-path $I/w1 c1'
 ok "checkpoint stopped the container" '! kill -0 $p1 && gone c1 && still'
 [ "$N" = husk ] && ok "state says stopped after checkpoint" '[ "$(status c1)" = stopped ]'
 n1=$(count)
 ok "restore -d" '$H --root $R restore -d --image-path $I/1 --work-path $I/w1r --bundle $b c1 </dev/null >/dev/null 2>&1'
-ok "restored container is running" '[ "$(status c1)" = running ] && kill -0 $(pidof_ct c1)'
+ok "restored container is running (a new init)" '[ "$(status c1)" = running ] && kill -0 $(pidof_ct c1) && [ "$(pidof_ct c1)" != "$p1" ]'
+echo "restored init $(pidof_ct c1): $(cat /proc/$(pidof_ct c1)/cgroup)"
 ok "count continues from the checkpoint" 'sleep 1; c=$(count); [ "$c" -gt "$n1" ]'
 ok "init is in the container's cgroup" 'grep -qx "0::/ckpt-lane/$N-c1" /proc/$(pidof_ct c1)/cgroup'
 ok "bind mount restored (host dir still written)" 'advances'
@@ -74,7 +75,9 @@ $H --root $R run -d --bundle $b c2 </dev/null >/dev/null 2>&1; sleep 1
 ok "checkpoint --leave-running" '$H --root $R checkpoint --leave-running --image-path $I/3 c2 && [ "$(status c2)" = running ] && advances'
 $H --root $R delete -f c2; n3=$(count)
 b=$(bundle c3)
-ok "restore under a new id (and cgroup)" '$H --root $R restore -d --image-path $I/3 --bundle $b c3 </dev/null >/dev/null 2>&1 && [ "$(status c3)" = running ] && grep -qx "0::/ckpt-lane/$N-c3" /proc/$(pidof_ct c3)/cgroup && advances'
+ok "restore under a new id" '$H --root $R restore -d --image-path $I/3 --bundle $b c3 </dev/null >/dev/null 2>&1 && [ "$(status c3)" = running ] && advances'
+echo "init of c3 $(pidof_ct c3): $(cat /proc/$(pidof_ct c3)/cgroup)"
+ok "restored under the new id's cgroup" 'grep -qx "0::/ckpt-lane/$N-c3" /proc/$(pidof_ct c3)/cgroup'
 $H --root $R delete -f c3
 b=$(bundle c4)
 $H --root $R run -d --bundle $b c4 </dev/null >/dev/null 2>&1; sleep 1
@@ -90,7 +93,8 @@ ok "restore it (running, or paused until resumed)" '$H --root $R restore -d --im
 echo "restored paused checkpoint status: $(status c5)"
 $H --root $R delete -f c5
 ok "nothing left: no containers, no lane cgroups" '[ -z "$($H --root $R list -q)" ] && [ -z "$(ls /sys/fs/cgroup/ckpt-lane 2>/dev/null | grep "^$N-")" ]'
-for f in w1 w1r; do grep -E "Error" $I/$f/*.log 2>/dev/null | tail -5; done
+for f in $I/*/*.log; do grep -q "Error" $f && { echo "--- $f"; grep -E "Error" $f | tail -5; }; done
+mkdir -p __LOGS__/$N && cp -r $I __LOGS__/$N/ 2>/dev/null; rm -f __LOGS__/$N/*/*/*.img __LOGS__/$N/*/*/*.img.gz 2>/dev/null
 echo "$pass passed, $fail failed"
 summary="$summary
 checkpoint lane $N: $pass passed, $fail failed"
@@ -116,8 +120,11 @@ info "podman container restore" "$P container restore pc && sleep 1 && $P exec p
 $P rm -f pc >/dev/null 2>&1
 echo "$summary"; [ "$rc0" = 0 ]
 TEST
-sed -i "s|__BUNDLE__|$B|" "$T"
+L=$PWD/target/ckpt-logs; rm -rf "$L"
+sed -i "s|__BUNDLE__|$B|; s|__LOGS__|$L|g" "$T"
 hack/vm/run.sh --systemd "sh $T"
 rc=$?
 rm -rf "$B" "$T"
+# CRIU's logs stay in target/ckpt-logs only when the lane failed.
+[ "$rc" = 0 ] && rm -rf "$L"
 exit $rc

@@ -26,6 +26,15 @@ pub fn checkpoint(cli: &Cli, a: &CheckpointArgs) -> Result<()> {
         return Err(Error::bad_state(format!("Container cannot be checkpointed in {} state", status.as_str())));
     }
     let ctx = || format!("checkpointing container {id}");
+    if st.config.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
+        // The pty's master is outside the container: CRIU recreates such a pair only in its
+        // RPC mode ("orphan-pts-master"); husk drives the CLI (docs/checkpoint.md).
+        return Err(Error::invalid_spec(
+            "process.terminal: checkpointing a container with a terminal is not supported by husk (criu hands a \
+             restored pty master over RPC only)",
+        )
+        .context(ctx()));
+    }
     let image = criu::image_dir(&a.common).with_context(ctx)?;
     let work =
         a.common.work_path.as_deref().map(criu::absolute).transpose().with_context(ctx)?.unwrap_or(image.clone());

@@ -90,6 +90,8 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
     let work =
         a.common.work_path.as_deref().map(criu::absolute).transpose().with_context(ctx)?.unwrap_or(image.clone());
     let criu = Criu::probe(cli.criu.as_deref()).with_context(ctx)?;
+    // As runc: the work directory is made if missing (a checkpoint may be restored elsewhere).
+    criu::make_dir(&work, "work").with_context(ctx)?;
     let cg_cfg = CgroupConfig::resolve(linux.cgroups_path().as_deref(), id, false).with_context(ctx)?;
     let binds = externals::bind_mounts(&spec, &bundle, &rootfs, &cg_cfg.fs_path()).with_context(ctx)?;
     let any_masked = linux.masked_paths().as_ref().is_some_and(|m| !m.is_empty());
