@@ -21,6 +21,7 @@ hack/mkbundle.sh "$B" sh -c 'i=0; while :; do i=$((i+1)); echo $i > /count; echo
 import json, sys
 p = sys.argv[1]; c = json.load(open(p))
 c["root"]["readonly"] = False
+c["linux"]["cgroupsPath"] = "/ckpt-lane/base"
 c["mounts"].append({"destination": "/data", "type": "bind", "source": "/tmp/ckpt-data", "options": ["rbind", "rw"]})
 json.dump(c, open(p, "w"), indent=1)
 PY
@@ -92,6 +93,14 @@ ok "checkpoint a paused container" '$H --root $R checkpoint --image-path $I/5 --
 ok "restore it (running, or paused until resumed)" '$H --root $R restore -d --image-path $I/5 --bundle $b c5 </dev/null >/dev/null 2>&1 && { [ "$(status c5)" = running ] || $H --root $R resume c5; } && advances'
 echo "restored paused checkpoint status: $(status c5)"
 $H --root $R delete -f c5
+# the issue's question: a container restored in the foreground (its restore still waiting on it),
+# checkpointed a second time (reported only)
+b=$(bundle c6)
+$H --root $R run -d --bundle $b c6 </dev/null >/dev/null 2>&1; sleep 1
+$H --root $R checkpoint --image-path $I/6 c6 >/dev/null 2>&1
+($H --root $R restore --image-path $I/6 --work-path $I/w6r --bundle $b c6 </dev/null >/dev/null 2>&1 &); sleep 3
+info "$N: foreground restore, then a second checkpoint" '[ "$(status c6)" = running ] && $H --root $R checkpoint --image-path $I/6b --work-path $I/w6b c6 || { grep Error $I/w6r/restore.log $I/w6b/dump.log | tail -4; false; }'
+sleep 1; $H --root $R delete -f c6 >/dev/null 2>&1
 ok "nothing left: no containers, no lane cgroups" '[ -z "$($H --root $R list -q)" ] && [ -z "$(ls /sys/fs/cgroup/ckpt-lane 2>/dev/null | grep "^$N-")" ]'
 for f in $I/*/*.log; do grep -q "Error" $f && { echo "--- $f"; grep -E "Error" $f | tail -5; }; done
 mkdir -p __LOGS__/$N && cp -r $I __LOGS__/$N/ 2>/dev/null; rm -f __LOGS__/$N/*/*/*.img __LOGS__/$N/*/*/*.img.gz 2>/dev/null

@@ -264,6 +264,23 @@ impl Cgroup {
         .with_context(|| format!("adding process {pid} to cgroup {}", self.cfg.path))
     }
 
+    /// The cgroup.procs files a process must be written to for it to be in this cgroup (every
+    /// hierarchy on v1, the unified one too on a hybrid host), for a child that joins on its own
+    /// before exec ([`crate::sys::process::join_cgroup_in_child`]). Empty without a cgroup, and
+    /// with the systemd driver (its scope is created with its first process).
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        match &self.backend {
+            Backend::None | Backend::Systemd(_) => Vec::new(),
+            Backend::V1(v1) => v1
+                .unified
+                .iter()
+                .map(|(_, d)| d.join(CGROUP_PROCS))
+                .chain(v1.hierarchies.iter().map(|h| h.dir.join(CGROUP_PROCS)))
+                .collect(),
+            Backend::V2(v2) => vec![v2.dir.join(CGROUP_PROCS)],
+        }
+    }
+
     /// Apply new limits to the live cgroup (only the fields that are set are written).
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
         match &self.backend {

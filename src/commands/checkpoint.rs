@@ -38,10 +38,12 @@ pub fn checkpoint(cli: &Cli, a: &CheckpointArgs) -> Result<()> {
     let image = criu::image_dir(&a.common).with_context(ctx)?;
     let work =
         a.common.work_path.as_deref().map(criu::absolute).transpose().with_context(ctx)?.unwrap_or(image.clone());
+    let criu = Criu::probe(cli.criu.as_deref()).with_context(ctx)?;
+    criu::make_dir(&image, "image").with_context(ctx)?;
     if let Some(parent) = &a.parent_path {
+        // Resolved through the image directory, which must exist first (as runc makes it).
         check_parent(&image, parent).with_context(ctx)?;
     }
-    let criu = Criu::probe(cli.criu.as_deref()).with_context(ctx)?;
     let mut args: Vec<OsString> = vec![if a.pre_dump { "pre-dump" } else { "dump" }.into()];
     args.extend(["-t".into(), st.pid.to_string().into()]);
     args.extend(["-D".into(), image.clone().into(), "-W".into(), work.clone().into()]);
@@ -79,13 +81,12 @@ pub fn checkpoint(cli: &Cli, a: &CheckpointArgs) -> Result<()> {
         let ext = externals::dump_externals(&st.config, &binds, &masked).with_context(ctx)?;
         criu::external_args(&ext, &mut args);
     }
-    criu::make_dir(&image, "image").with_context(ctx)?;
     criu::make_dir(&work, "work").with_context(ctx)?;
     if !a.pre_dump {
         externals::write_descriptors(&image, &descriptors).with_context(ctx)?;
     }
     let what = if a.pre_dump { "pre-dump" } else { "dump" };
-    criu.run(what, &args, &[], &work.join("dump.log")).with_context(ctx)?;
+    criu.run(what, &args, &[], &work.join("dump.log"), &[]).with_context(ctx)?;
     if !a.pre_dump && !a.leave_running {
         // The processes are gone: the container is stopped; note why for `restore`.
         std::fs::write(dir.path().join(CHECKPOINTED), image.to_string_lossy().as_bytes())

@@ -164,6 +164,8 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
         .map_err(|e| Error::sys(e, format!("binding rootfs {} at {}", rootfs.display(), criu_root.display())))
         .with_context(ctx)?;
     cleanup.mounted = Some(criu_root.clone());
+    // The bind mount points a fresh rootfs may lack (runc makes them too).
+    externals::make_mountpoints(&rootfs, &binds).with_context(ctx)?;
     let pidfile = dir.path().join("restore.pid");
     args.extend(["--root".into(), criu_root.clone().into(), "--pidfile".into(), pidfile.clone().into()]);
     let mut env: Vec<(&str, OsString)> = Vec::new();
@@ -176,7 +178,7 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
         // The restored init is reparented to us if criu's sibling trick is not used.
         let _ = nix::sys::prctl::set_child_subreaper(true);
     }
-    criu.run("restore", &args, &env, &work.join("restore.log")).with_context(ctx)?;
+    criu.run("restore", &args, &env, &work.join("restore.log"), &cgroup.procs_files()).with_context(ctx)?;
     drop(namespaces);
     let pid = read_pid(&pidfile).with_context(ctx)?;
     let (_, start) = state::proc_start_time(pid)

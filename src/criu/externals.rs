@@ -18,6 +18,9 @@ use crate::rootfs::RootfsPlan;
 pub struct BindMount {
     pub dest: String,
     pub source: PathBuf,
+    /// A `mounts` entry (not the cgroup mount or a device): its mount point may be missing in a
+    /// rootfs the container was not created in, and is made at restore.
+    pub from_mounts: bool,
 }
 
 /// The external name CRIU uses for masked files (runc's: every masked file is /dev/null).
@@ -44,11 +47,15 @@ pub fn bind_mounts(spec: &Spec, bundle: &Path, rootfs: &Path, cgroup_path: &str)
         if fstype == "cgroup" || fstype == "cgroup2" {
             if let Some(dir) = &plan.cgroup_v2_path {
                 if !plan.cgroupns {
-                    out.push(BindMount { dest, source: dir.clone() });
+                    out.push(BindMount { dest, source: dir.clone(), from_mounts: false });
                 }
             } else {
                 for b in plan.cgroup_v1.iter().filter(|b| b.host_path.exists()) {
-                    out.push(BindMount { dest: format!("{dest}/{}", b.name), source: b.host_path.clone() });
+                    out.push(BindMount {
+                        dest: format!("{dest}/{}", b.name),
+                        source: b.host_path.clone(),
+                        from_mounts: false,
+                    });
                 }
             }
             continue;
@@ -56,17 +63,30 @@ pub fn bind_mounts(spec: &Spec, bundle: &Path, rootfs: &Path, cgroup_path: &str)
         if m.opts.is_bind() {
             let src = m.source.clone().unwrap_or_default();
             let source = if src.is_absolute() { src } else { bundle.join(src) };
-            out.push(BindMount { dest, source });
+            out.push(BindMount { dest, source, from_mounts: true });
         }
     }
     if plan.userns {
         // Device nodes are bound from the host in a user namespace.
         for d in &plan.devices {
             let p = d.path.to_string_lossy().into_owned();
-            out.push(BindMount { dest: p.clone(), source: d.path.clone() });
+            out.push(BindMount { dest: p.clone(), source: d.path.clone(), from_mounts: false });
         }
     }
     Ok(out)
+}
+
+/// Make the mount points of `binds` from `mounts` that are missing in `rootfs` (a directory, or
+/// an empty file for a file source), resolved inside the rootfs as create does.
+pub fn make_mountpoints(rootfs: &Path, binds: &[BindMount]) -> Result<()> {
+    use crate::rootfs::resolve::{ensure_in_root, Create};
+    let root = std::fs::File::open(rootfs).map_err(|e| Error::io(e, format!("opening rootfs {}", rootfs.display())))?;
+    for b in binds.iter().filter(|b| b.from_mounts) {
+        let last = if b.source.is_file() { Create::File } else { Create::Dir };
+        ensure_in_root(std::os::fd::AsFd::as_fd(&root), Path::new(&b.dest), last)
+            .with_context(|| format!("creating the mount point {} for {}", b.dest, b.source.display()))?;
+    }
+    Ok(())
 }
 
 /// The masked paths that are files in the running container `pid` (bound to /dev/null;
@@ -197,8 +217,8 @@ mod tests {
         assert_eq!(
             binds,
             vec![
-                BindMount { dest: "/data".into(), source: "/tmp".into() },
-                BindMount { dest: "/etc/x".into(), source: b.join("x") },
+                BindMount { dest: "/data".into(), source: "/tmp".into(), from_mounts: true },
+                BindMount { dest: "/etc/x".into(), source: b.join("x"), from_mounts: true },
             ]
         );
         let d = dump_externals(&s, &binds, &["/proc/kcore".to_string()]).unwrap();

@@ -155,10 +155,30 @@ impl Criu {
 
     /// Run `criu ARGS` with our stdio (restore hands its pipes to the restored process) and
     /// `env` added; on failure the last errors of `log` (CRIU's log file) are the message.
-    pub fn run(&self, what: &str, args: &[OsString], env: &[(&str, OsString)], log: &Path) -> Result<()> {
+    /// `join`: cgroup.procs files CRIU joins before it execs (restore: the restored tree is
+    /// then born in the container's cgroup, as runc puts `criu swrk` there).
+    pub fn run(
+        &self,
+        what: &str,
+        args: &[OsString],
+        env: &[(&str, OsString)],
+        log: &Path,
+        join: &[PathBuf],
+    ) -> Result<()> {
         crate::logging::debug(&format!("running {} {}", self.path.display(), shell_words(args)));
         let mut cmd = Command::new(&self.path);
         cmd.args(args);
+        if !join.is_empty() {
+            let mut fds = Vec::new();
+            for p in join {
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(p)
+                    .map_err(|e| Error::io(e, format!("opening {}", p.display())))?;
+                fds.push(std::os::fd::OwnedFd::from(f));
+            }
+            crate::sys::process::join_cgroup_in_child(&mut cmd, fds);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
