@@ -125,7 +125,7 @@ P="podman --cgroup-manager cgroupfs --runtime $FH"
 tar -C $B0/rootfs -cf /tmp/rootfs.tar . && podman import /tmp/rootfs.tar localhost/bb >/dev/null 2>&1
 info "podman run -d" "$P run -d --name pc --network none localhost/bb sh -c 'i=0; while :; do i=\$((i+1)); echo \$i > /count; sleep 0.2; done'"
 info "podman container checkpoint" "sleep 1; $P container checkpoint pc"
-info "podman container restore" "$P container restore pc && sleep 1 && $P exec pc cat /count"
+info "podman container restore" "$P container restore pc && sleep 1 && [ \$($P inspect -f '{{.State.Status}}' pc) = running ]"
 $P rm -f pc >/dev/null 2>&1
 echo "$summary"; [ "$rc0" = 0 ]
 TEST

@@ -61,14 +61,15 @@ pub use freezer::is_frozen;
 pub use path::CgroupConfig;
 
 use files::{all_pids, flat_keyed, remove_tree, write_file};
-use mounts::{is_cgroup2_root, parse_mountinfo};
+pub use mounts::is_cgroup2_root;
+use mounts::parse_mountinfo;
 use path::systemd_cgroup_path;
 use stats::{stats_to_runc, v2_cpu_ns};
 use systemd::{apply_lib, Systemd};
 use v1::V1;
 use v2::V2;
 
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const CGROUP_PROCS: &str = "cgroup.procs";
 /// Key of the cgroup2 hierarchy in [`CgroupConfig::per_hierarchy`] (its controller list in
 /// /proc/self/cgroup is empty).

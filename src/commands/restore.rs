@@ -181,6 +181,7 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
     criu.run("restore", &args, &env, &work.join("restore.log"), &cgroup.procs_files()).with_context(ctx)?;
     drop(namespaces);
     let pid = read_pid(&pidfile).with_context(ctx)?;
+    adopt_tree(&cgroup, pid, &cg_cfg.fs_path()).with_context(ctx)?;
     let (_, start) = state::proc_start_time(pid)
         .ok_or_else(|| Error::new(Kind::System, format!("{}: restored init {pid} vanished", ctx())))?;
     st.pid = pid.as_raw();
@@ -235,6 +236,44 @@ fn replace_checkpointed(cli: &Cli, id: &str) -> Result<()> {
     crate::commands::delete::destroy(&old, Status::Stopped)
         .with_context(|| format!("removing the checkpointed container {id}"))?;
     dir.remove()
+}
+
+/// Make sure the whole restored tree is in the container's cgroup. CRIU restores tasks into
+/// the cgroup paths recorded at dump time unless it rewrites them (--cgroup-root); should a task
+/// sit elsewhere (seen with runc 1.1.5 + CRIU 3.17.1 on cgroup v2: a restore under a new id
+/// stays in the dumped container's cgroup), it is moved here, and the cgroup v2 directory CRIU
+/// made for it is removed once empty.
+fn adopt_tree(cgroup: &Cgroup, init: Pid, path: &str) -> Result<()> {
+    let mut todo = vec![init];
+    let mut tree = Vec::new();
+    while let Some(p) = todo.pop() {
+        tree.push(p);
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else { continue };
+        for t in tasks.flatten() {
+            let children = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            todo.extend(children.split_whitespace().filter_map(|c| c.parse().ok()).map(Pid::from_raw));
+        }
+    }
+    let mut strays = Vec::new();
+    for p in tree {
+        let text = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
+        let v2 = text.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_string);
+        let elsewhere = match &v2 {
+            Some(at) if crate::cgroups::is_cgroup2_root().unwrap_or(false) => at != path,
+            _ => !text.lines().filter(|l| !l.starts_with("0::")).all(|l| l.ends_with(&format!(":{path}"))),
+        };
+        if elsewhere {
+            crate::logging::debug(&format!("restored process {p} is outside cgroup {path}: moving it"));
+            cgroup.add_task(p)?;
+            strays.extend(v2);
+        }
+    }
+    strays.sort();
+    strays.dedup();
+    for s in strays.iter().filter(|s| s.as_str() != "/") {
+        let _ = std::fs::remove_dir(Path::new(crate::cgroups::CGROUP_ROOT).join(s.trim_start_matches('/')));
+    }
+    Ok(())
 }
 
 fn read_pid(p: &Path) -> Result<Pid> {
