@@ -98,7 +98,8 @@ $H --root $R delete -f c5
 b=$(bundle c6)
 $H --root $R run -d --bundle $b c6 </dev/null >/dev/null 2>&1; sleep 1
 $H --root $R checkpoint --image-path $I/6 c6 >/dev/null 2>&1
-($H --root $R restore --image-path $I/6 --work-path $I/w6r --bundle $b c6 </dev/null >/dev/null 2>&1 &); sleep 3
+($H --root $R restore --image-path $I/6 --work-path $I/w6r --bundle $b c6 </dev/null >/dev/null 2>&1 &)
+for i in $(seq 40); do [ "$(status c6)" = running ] && break; sleep 0.5; done
 info "$N: foreground restore, then a second checkpoint" '[ "$(status c6)" = running ] && $H --root $R checkpoint --image-path $I/6b --work-path $I/w6b c6 || { grep Error $I/w6r/restore.log $I/w6b/dump.log | tail -4; false; }'
 sleep 1; $H --root $R delete -f c6 >/dev/null 2>&1
 ok "nothing left: no containers, no lane cgroups" '[ -z "$($H --root $R list -q)" ] && [ -z "$(ls /sys/fs/cgroup/ckpt-lane 2>/dev/null | grep "^$N-")" ]'

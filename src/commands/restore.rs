@@ -164,7 +164,7 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
         .map_err(|e| Error::sys(e, format!("binding rootfs {} at {}", rootfs.display(), criu_root.display())))
         .with_context(ctx)?;
     cleanup.mounted = Some(criu_root.clone());
-    // The bind mount points a fresh rootfs may lack (runc makes them too).
+    // The bind mount points a fresh rootfs may lack (runc 1.1.5 fails there: "Can't stat mountpoint").
     externals::make_mountpoints(&rootfs, &binds).with_context(ctx)?;
     let pidfile = dir.path().join("restore.pid");
     args.extend(["--root".into(), criu_root.clone().into(), "--pidfile".into(), pidfile.clone().into()]);
