@@ -16,7 +16,7 @@ fail=0
 step() { printf '\n==> %s\n' "$*"; }
 
 pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2 gcc libc6-dev hyperfine gnuplot-nox uidmap
-  docker.io lintian man-db)
+  docker.io lintian man-db criu)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -177,6 +177,20 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
     if [ "$lsmrc" != 0 ]; then fail=1; [ -n "$lf" ] && [ "$lf" != 0 ] || failed=$((failed + 1)); fi
     v2="$v2; $lsm lane: husk ${lh:-no summary (exit $lsmrc)}, runc (reported, not gating) ${lr:-no summary}"
   done
+  # Checkpoint/restore through CRIU (issue 19): one boot of the systemd guest (criu works on its
+  # 6.1 kernel, not on this host's), husk gating, runc reported; cross restores and podman are
+  # INFO lines in its log.
+  step "checkpoint/restore lane (QEMU guest with systemd and criu): husk, then runc"
+  cklog=$(mktemp /tmp/husk-test-ck.XXXXXX)
+  hack/vm/checkpoint-lane.sh "$runtime" "$runc_bin" 2>&1 | tee "$cklog"
+  ckrc=${PIPESTATUS[0]}
+  ck=$(grep -E '^checkpoint lane husk: ' "$cklog" | tail -1 | sed 's/^checkpoint lane husk: //')
+  ckrunc=$(grep -E '^checkpoint lane runc: ' "$cklog" | tail -1 | sed 's/^checkpoint lane runc: //')
+  rm -f "$cklog"
+  ckp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$ck"); ckf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$ck")
+  passed=$((passed + ${ckp:-0})); failed=$((failed + ${ckf:-0}))
+  if [ "$ckrc" != 0 ]; then fail=1; [ -n "$ckf" ] && [ "$ckf" != 0 ] || failed=$((failed + 1)); fi
+  v2="$v2; checkpoint lane: husk ${ck:-no summary (exit $ckrc)}, runc (reported, not gating) ${ckrunc:-no summary}"
 fi
 
 devnull=$(stat -c '%A %U:%G %t:%T' /dev/null)

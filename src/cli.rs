@@ -154,6 +154,100 @@ pub enum Command {
     Events(EventsArgs),
     /// Show the enabled features (JSON, runtime-spec features.md)
     Features,
+    /// Checkpoint a running container (through CRIU)
+    Checkpoint(Box<CheckpointArgs>),
+    /// Restore a container from a previous checkpoint (through CRIU)
+    Restore(Box<RestoreArgs>),
+}
+
+/// What `checkpoint` and `restore` share (runc's flag names and meanings).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CriuCommonArgs {
+    /// Path for the criu image files (default: ./checkpoint)
+    #[arg(long)]
+    pub image_path: Option<PathBuf>,
+    /// Path for criu's work files and logs (default: the image path)
+    #[arg(long)]
+    pub work_path: Option<PathBuf>,
+    /// Allow open tcp connections
+    #[arg(long)]
+    pub tcp_established: bool,
+    /// Allow external unix sockets
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs
+    #[arg(long)]
+    pub shell_job: bool,
+    /// Handle file locks, for safety
+    #[arg(long)]
+    pub file_locks: bool,
+    /// Use userfaultfd to lazily restore memory pages
+    #[arg(long)]
+    pub lazy_pages: bool,
+    /// cgroups mode: 'soft' (default), 'full', 'strict' or 'ignore'
+    #[arg(long)]
+    pub manage_cgroups_mode: Option<String>,
+    /// Create a namespace, but don't restore its properties (network)
+    #[arg(long)]
+    pub empty_ns: Option<String>,
+    /// Enable auto deduplication of memory images
+    #[arg(long)]
+    pub auto_dedup: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub common: CriuCommonArgs,
+    /// Path for previous criu image files in pre-dump (relative to the image path)
+    #[arg(long)]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the process running after checkpointing
+    #[arg(long)]
+    pub leave_running: bool,
+    /// criu writes \0 to this FD once lazy-pages is ready
+    #[arg(long, default_value_t = -1, allow_hyphen_values = true)]
+    pub status_fd: i32,
+    /// ADDRESS:PORT of the page server
+    #[arg(long)]
+    pub page_server: Option<String>,
+    /// Dump the container's memory information only, leave the container running after this
+    #[arg(long)]
+    pub pre_dump: bool,
+    /// The container id
+    pub id: String,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub common: CriuCommonArgs,
+    /// Path to an AF_UNIX socket which will receive the pty master fd
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Path to the root of the bundle directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Detach from the container's process
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Specify the file to write the process id to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Disable the use of the subreaper (accepted for compatibility)
+    #[arg(long)]
+    pub no_subreaper: bool,
+    /// Do not use pivot root (accepted: CRIU restores the mount namespace itself)
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// An LSM profile to be used during restore (TYPE:NAME)
+    #[arg(long)]
+    pub lsm_profile: Option<String>,
+    /// An LSM mount context to be used during restore
+    #[arg(long)]
+    pub lsm_mount_context: Option<String>,
+    /// The container id
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

@@ -7,6 +7,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod console;
+pub mod criu;
 pub mod devfilter;
 pub mod error;
 pub mod fault;

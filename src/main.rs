@@ -8,6 +8,10 @@ use husk::cli::Cli;
 use husk::{commands, logging};
 
 fn main() -> ExitCode {
+    // Started by CRIU as the action script of a restore (src/criu/action.rs).
+    if let Some(code) = husk::criu::action::from_env() {
+        return ExitCode::from(code as u8);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -25,6 +25,17 @@ impl Cgroup {
         self.set_freezer(FreezerState::Thawed).with_context(|| format!("thawing cgroup {}", self.cfg.path))
     }
 
+    /// The directory of the cgroup's freezer (v1 freezer hierarchy, or the v2 cgroup), for
+    /// CRIU's `--freeze-cgroup`; None without one.
+    pub fn freezer_dir(&self) -> Option<std::path::PathBuf> {
+        match &self.backend {
+            Backend::None => None,
+            Backend::V1(v1) => v1.freezer().map(Path::to_path_buf),
+            Backend::V2(v2) => Some(v2.dir.clone()),
+            Backend::Systemd(_) => Some(under(Path::new(CGROUP_ROOT), &self.cfg.fs_path())),
+        }
+    }
+
     fn set_freezer(&self, state: FreezerState) -> Result<()> {
         match &self.backend {
             Backend::None => Err(super::rootless::no_cgroup("pausing and resuming (the freezer)")),

@@ -62,13 +62,14 @@ pub use freezer::is_frozen;
 pub use path::CgroupConfig;
 
 use files::{all_pids, flat_keyed, remove_tree, write_file};
-use mounts::{is_cgroup2_root, parse_mountinfo};
+pub use mounts::is_cgroup2_root;
+use mounts::parse_mountinfo;
 use stats::{stats_to_runc, v2_cpu_ns};
 use systemd::{apply_lib, Systemd};
 use v1::V1;
 use v2::V2;
 
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 const CGROUP_PROCS: &str = "cgroup.procs";
 /// Key of the cgroup2 hierarchy in [`CgroupConfig::per_hierarchy`] (its controller list in
 /// /proc/self/cgroup is empty).
@@ -274,6 +275,23 @@ impl Cgroup {
         let file = format!("/proc/{pid}/cgroup");
         let text = fs::read_to_string(&file).map_err(|e| Error::io(e, format!("reading {file}")))?;
         Ok(text.lines().find_map(|l| l.strip_prefix("0::")).map(str::to_string))
+    }
+
+    /// The cgroup.procs files a process must be written to for it to be in this cgroup (every
+    /// hierarchy on v1, the unified one too on a hybrid host), for a child that joins on its own
+    /// before exec ([`crate::sys::process::join_cgroup_in_child`]). Empty without a cgroup, and
+    /// with the systemd driver (its scope is created with its first process).
+    pub fn procs_files(&self) -> Vec<PathBuf> {
+        match &self.backend {
+            Backend::None | Backend::Systemd(_) => Vec::new(),
+            Backend::V1(v1) => v1
+                .unified
+                .iter()
+                .map(|(_, d)| d.join(CGROUP_PROCS))
+                .chain(v1.hierarchies.iter().map(|h| h.dir.join(CGROUP_PROCS)))
+                .collect(),
+            Backend::V2(v2) => vec![v2.dir.join(CGROUP_PROCS)],
+        }
     }
 
     /// Apply new limits to the live cgroup (only the fields that are set are written).

@@ -77,7 +77,7 @@ pub(super) fn unescape_mount(s: &str) -> String {
     crate::rootfs::unescape_mountinfo(s).to_string_lossy().into_owned()
 }
 
-pub(super) fn is_cgroup2_root() -> Result<bool> {
+pub fn is_cgroup2_root() -> Result<bool> {
     let st = nix::sys::statfs::statfs(CGROUP_ROOT)
         .map_err(|e| Error::sys(e, format!("checking the filesystem type of {CGROUP_ROOT}")))?;
     Ok(st.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)

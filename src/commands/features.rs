@@ -52,7 +52,7 @@ pub fn features_json() -> Value {
             "run.husk.commit": option_env!("HUSK_COMMIT").unwrap_or("unknown"),
             "run.husk.seccomp.compiler": "husk (pure Rust, no libseccomp)",
             "run.husk.cgroups.library": "libcgroups 0.7",
-            "run.husk.checkpoint.enabled": "false",
+            "run.husk.checkpoint.enabled": "true",
             "run.husk.rootless.enabled": "true",
             // runtime-spec 1.2/1.3 process attributes features.md has no section for
             "run.husk.process.scheduler": "true",

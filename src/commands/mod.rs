@@ -1,5 +1,6 @@
 //! One file per verb: orchestration only, the work is in the modules they call.
 
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod events;
@@ -9,6 +10,7 @@ pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod spec;
 pub mod start;
@@ -36,5 +38,7 @@ pub fn dispatch(cli: &Cli, cmd: &Command) -> Result<i32> {
         Command::Update(a) => update::update(cli, a).map(|_| 0),
         Command::Events(a) => events::events(cli, a).map(|_| 0),
         Command::Features => features::features().map(|_| 0),
+        Command::Checkpoint(a) => checkpoint::checkpoint(cli, a).map(|_| 0),
+        Command::Restore(a) => restore::restore(cli, a),
     }
 }

@@ -116,6 +116,9 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
     // 10. The filesystem, second part: sysctls (through the container's procfs),
     //     masked/readonly paths, pivot_root.
     plan.rootfs.finish(&rootfs_at)?;
+    if !plan.rootfs.shared_mount_ns {
+        crate::rootfs::reopen_dev_null().context("reopening /dev/null in the container")?;
+    }
     if late_go {
         fds.sync.expect(Msg::Go)?;
     }

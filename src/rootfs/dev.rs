@@ -86,3 +86,34 @@ impl RootfsPlan {
         Ok(())
     }
 }
+
+/// After the root change: stdio fds on the host's /dev/null (a detached `create` hands the
+/// caller's stdio over) are reopened on the container's own /dev/null, as runc does. A file of
+/// a mount outside the container would otherwise stay open in it, which CRIU cannot dump ("Can't
+/// lookup mount"). Only a container /dev/null that is the real 1:3 character device is used.
+pub fn reopen_dev_null() -> Result<()> {
+    use nix::sys::stat::{fstat, major, minor};
+    let is_null = |st: &nix::sys::stat::FileStat| {
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && major(st.st_rdev) == 1
+            && minor(st.st_rdev) == 3
+    };
+    let on_null: Vec<i32> = (0..3).filter(|&fd| fstat(fd).is_ok_and(|st| is_null(&st))).collect();
+    if on_null.is_empty() {
+        return Ok(());
+    }
+    let null = match nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
+    {
+        Ok(fd) => crate::sys::fs::own_fd(fd),
+        // No usable /dev/null in the container: the fds stay as they are.
+        Err(_) => return Ok(()),
+    };
+    if !fstat(null.as_raw_fd()).is_ok_and(|st| is_null(&st)) {
+        return Ok(());
+    }
+    for fd in on_null {
+        nix::unistd::dup2(null.as_raw_fd(), fd)
+            .map_err(|e| Error::sys(e, format!("reopening /dev/null as fd {fd}")))?;
+    }
+    Ok(())
+}

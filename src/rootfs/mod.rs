@@ -5,6 +5,7 @@
 
 pub mod copyup;
 mod dev;
+pub use dev::reopen_dev_null;
 pub mod idmap;
 pub mod options;
 mod pivot;

@@ -179,6 +179,25 @@ pub fn default_signal(sig: i32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Make `cmd`'s child move itself into a cgroup before it execs: it writes "0" (itself) to each
+/// of `procs` (cgroup.procs files opened for writing by the caller), so that everything the
+/// program forks is born there. Any failed write fails the spawn with its errno.
+pub fn join_cgroup_in_child(cmd: &mut Command, procs: Vec<OwnedFd>) {
+    let hook = move || {
+        for fd in &procs {
+            // SAFETY: write(2) of a static buffer on an fd we own: async-signal-safe.
+            let n = unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+            if n != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the child between fork and exec; it only calls write(2),
+    // allocates nothing and takes no locks.
+    unsafe { cmd.pre_exec(hook) };
+}
+
 /// Make `cmd`'s child clear its signal mask and mark every fd >= 3 close-on-exec right before it execs, so nothing of
 /// ours except the stdio `cmd` sets up reaches the program, even fds a caller left inheritable.
 /// std's own exec-error pipe is CLOEXEC already, so spawn errors (ENOENT...) still come back.
