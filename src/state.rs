@@ -221,6 +221,12 @@ fn open_dir(path: &Path) -> Result<File> {
 /// Read a container's state without taking its lock (for `state` and `list`): the file is
 /// only ever replaced by rename, so a reader sees a whole old or a whole new version.
 pub fn read_state(dir: &Path) -> Result<State> {
+    let (p, data) = read_state_file(dir)?;
+    serde_json::from_slice(&data).map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display())))
+}
+
+/// The bytes of `<dir>/state.json` (never through a link), with its path.
+fn read_state_file(dir: &Path) -> Result<(PathBuf, Vec<u8>)> {
     let p = dir.join(STATE_FILE);
     let read = || -> std::io::Result<Vec<u8>> {
         let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&p)?;
@@ -228,17 +234,14 @@ pub fn read_state(dir: &Path) -> Result<State> {
         std::io::Read::read_to_end(&mut f, &mut d)?;
         Ok(d)
     };
-    let data = match read() {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::not_found(format!(
-                "reading {}: container is still being created or was removed",
-                p.display()
-            )));
-        }
-        Err(e) => return Err(Error::io(e, format!("reading {}", p.display()))),
-    };
-    serde_json::from_slice(&data).map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display())))
+    match read() {
+        Ok(d) => Ok((p, d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::not_found(format!(
+            "reading {}: container is still being created or was removed",
+            p.display()
+        ))),
+        Err(e) => Err(Error::io(e, format!("reading {}", p.display()))),
+    }
 }
 
 /// Write `data` to `path` atomically: temp file in the same directory, rename. No fsync (as
@@ -296,52 +299,115 @@ fn parse_stat_flags(data: &str) -> Option<(char, u64, u64)> {
     Some((state, flags, start))
 }
 
+/// Whether the recorded init is still alive (same pid and start time, not a zombie, not
+/// exiting: the init of a pid namespace stays in do_exit until every process of the namespace
+/// is reaped, which may be by a reaper that is slow or busy; it has left its cgroup by then and
+/// runs nothing).
+fn init_alive(pid: i32, init_start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(data) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    match parse_stat_flags(&data) {
+        Some((st, flags, start)) => start == init_start_time && st != 'Z' && st != 'X' && flags & PF_EXITING == 0,
+        None => false,
+    }
+}
+
+/// The derived status: stopped unless init lives; paused while the cgroup is frozen (a created
+/// container can be paused too, as with runc); created until `start` removed the fifo.
+fn derive_status(pid: i32, init_start_time: u64, dir: &Path, frozen: impl FnOnce() -> bool) -> Status {
+    if !init_alive(pid, init_start_time) {
+        return Status::Stopped;
+    }
+    if frozen() {
+        return Status::Paused;
+    }
+    if dir.join(EXEC_FIFO).exists() {
+        return Status::Created;
+    }
+    Status::Running
+}
+
+/// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at pid 0
+/// is `creating` while its create holds the container's lock, and `stopped` once that create is
+/// gone (killed: `delete --force` cleans it up).
+fn derive_status_unlocked(pid: i32, init_start_time: u64, dir: &Path, frozen: impl FnOnce() -> bool) -> Status {
+    if pid <= 0 {
+        let busy = open_dir(dir).is_ok_and(|f| match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(_) => false,
+            Err((_, e)) => e == Errno::EWOULDBLOCK,
+        });
+        return if busy { Status::Creating } else { Status::Stopped };
+    }
+    derive_status(pid, init_start_time, dir, frozen)
+}
+
+/// What `state` and `list` need of a state.json: everything but the container's config, which
+/// serde skips without building it. With a real caller's config (podman's seccomp profile alone
+/// is ~12 KB of JSON and ~450 syscall names) decoding the whole `State` was most of `list`'s
+/// per-container cost; runc's list likewise reads only its state.json's top-level fields.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateSummary {
+    pub id: String,
+    pub pid: i32,
+    pub init_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub cgroup: CgroupConfig,
+}
+
+/// [`StateSummary`] of the container in `dir` (unlocked, as [`read_state`]).
+pub fn read_state_summary(dir: &Path) -> Result<StateSummary> {
+    let (p, data) = read_state_file(dir)?;
+    serde_json::from_slice(&data).map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display())))
+}
+
+impl StateSummary {
+    /// [`State::status_unlocked`], the frozen check through `frozen` (one host layout read for
+    /// a whole `list`).
+    pub fn status_unlocked(&self, dir: &Path, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
+        derive_status_unlocked(self.pid, self.init_start_time, dir, || frozen.is_frozen(&self.cgroup))
+    }
+
+    /// [`State::oci_state`] of the summary.
+    pub fn oci_state(&self, status: Status, owner: String) -> OciState<'_> {
+        OciState {
+            oci_version: crate::OCI_SPEC_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: self.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            owner,
+        }
+    }
+}
+
 impl State {
-    /// Whether the recorded init is still alive (same pid and start time, not a zombie, not
-    /// exiting: the init of a pid namespace stays in do_exit until every process of the
-    /// namespace is reaped, which may be by a reaper that is slow or busy; it has left its
-    /// cgroup by then and runs nothing).
+    /// Whether the recorded init is still alive (see [`init_alive`]).
     pub fn init_alive(&self) -> bool {
-        if self.pid <= 0 {
-            return false;
-        }
-        let Ok(data) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else { return false };
-        match parse_stat_flags(&data) {
-            Some((st, flags, start)) => {
-                start == self.init_start_time && st != 'Z' && st != 'X' && flags & PF_EXITING == 0
-            }
-            None => false,
-        }
+        init_alive(self.pid, self.init_start_time)
     }
 
     /// The derived status: stopped unless init lives; paused while the cgroup is frozen (a
     /// created container can be paused too, as with runc); created until `start` removed the
     /// fifo.
     pub fn status(&self, dir: &Path) -> Status {
-        if !self.init_alive() {
-            return Status::Stopped;
-        }
-        if crate::cgroups::is_frozen(&self.cgroup) {
-            return Status::Paused;
-        }
-        if dir.join(EXEC_FIFO).exists() {
-            return Status::Created;
-        }
-        Status::Running
+        derive_status(self.pid, self.init_start_time, dir, || crate::cgroups::is_frozen(&self.cgroup))
     }
 
     /// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at
     /// pid 0 is `creating` while its create holds the container's lock, and `stopped` once
     /// that create is gone (killed: `delete --force` cleans it up).
     pub fn status_unlocked(&self, dir: &Path) -> Status {
-        if self.pid <= 0 {
-            let busy = open_dir(dir).is_ok_and(|f| match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-                Ok(_) => false,
-                Err((_, e)) => e == Errno::EWOULDBLOCK,
-            });
-            return if busy { Status::Creating } else { Status::Stopped };
-        }
-        self.status(dir)
+        derive_status_unlocked(self.pid, self.init_start_time, dir, || crate::cgroups::is_frozen(&self.cgroup))
     }
 
     /// The OCI state (runtime.md "State") with runc's extra fields, as `state` and `list -f json`

@@ -9,6 +9,7 @@ use libcgroups::common::{CgroupManager, FreezerState};
 
 use super::files::{read_trimmed, write_file};
 use super::path::systemd_cgroup_path;
+use super::mounts::{is_cgroup2_root, parse_mountinfo};
 use super::{lib_err, under, Backend, Cgroup, CgroupConfig, CGROUP_ROOT, THAW_TIMEOUT};
 use crate::error::{Context, Error, Kind, Result};
 
@@ -60,12 +61,57 @@ impl Cgroup {
 /// Whether the container's cgroup is frozen (paused), for `state`: cheap, and false when it
 /// cannot tell (cgroup gone, no freezer). No D-Bus round trip with the systemd driver.
 pub fn is_frozen(cfg: &CgroupConfig) -> bool {
-    if cfg.systemd {
-        return systemd_cgroup_path(&cfg.path)
-            .and_then(|p| v2_frozen(&under(Path::new(CGROUP_ROOT), &p)))
-            .unwrap_or(false);
+    FrozenCheck::default().is_frozen(cfg)
+}
+
+/// The frozen check of many containers (`list`): the host's cgroup layout (a statfs of
+/// /sys/fs/cgroup and, on v1, /proc/self/mountinfo parsed) is read on the first container that
+/// needs it and kept for the others, instead of a whole [`Cgroup::open`] per container; then
+/// one small read per container (freezer.state or cgroup.events), as runc's list does.
+#[derive(Default)]
+pub struct FrozenCheck {
+    /// None until needed; Some(None) when the layout could not be read.
+    layout: Option<Option<Layout>>,
+}
+
+enum Layout {
+    Unified,
+    /// The v1 freezer hierarchy: its key and mount point (None: not mounted).
+    V1Freezer(Option<(String, std::path::PathBuf)>),
+}
+
+impl FrozenCheck {
+    pub fn is_frozen(&mut self, cfg: &CgroupConfig) -> bool {
+        if cfg.rootless_none.is_some() {
+            return false;
+        }
+        if cfg.systemd {
+            return systemd_cgroup_path(&cfg.path)
+                .and_then(|p| v2_frozen(&under(Path::new(CGROUP_ROOT), &p)))
+                .unwrap_or(false);
+        }
+        let layout = self.layout.get_or_insert_with(|| {
+            if is_cgroup2_root().ok()? {
+                return Some(Layout::Unified);
+            }
+            let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+            let freezer = parse_mountinfo(&text)
+                .v1
+                .into_iter()
+                .find(|(_, ctrls, _)| ctrls.iter().any(|c| c == "freezer"))
+                .map(|(key, _, mount)| (key, mount));
+            Some(Layout::V1Freezer(freezer))
+        });
+        match layout {
+            None | Some(Layout::V1Freezer(None)) => false,
+            Some(Layout::Unified) => v2_frozen(&under(Path::new(CGROUP_ROOT), &cfg.path)).unwrap_or(false),
+            Some(Layout::V1Freezer(Some((key, mount)))) => {
+                // The freezer hierarchy's own path for this container (it may differ from cfg.path).
+                let rel = cfg.per_hierarchy.get(key).unwrap_or(&cfg.path);
+                read_trimmed(&under(mount, rel).join("freezer.state")).is_ok_and(|s| s == "FROZEN")
+            }
+        }
     }
-    Cgroup::open(cfg).and_then(|c| c.is_frozen()).unwrap_or(false)
 }
 
 /// Write FROZEN or THAWED to a v1 freezer.state and wait until it reads back so: a freeze can
