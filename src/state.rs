@@ -272,6 +272,20 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A small file (procfs, cgroupfs) in one read of a 1 KiB buffer: open, read, close, where
+/// `fs::read_to_string` adds a statx and a read to see the end. A longer file is read whole.
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)?;
+    let mut buf = [0u8; 1024];
+    let n = f.read(&mut buf)?;
+    let mut data = buf[..n].to_vec();
+    if n == buf.len() {
+        f.read_to_end(&mut data)?;
+    }
+    String::from_utf8(data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// Liveness of a process as recorded: its state letter and start time from /proc/PID/stat.
 pub fn proc_start_time(pid: Pid) -> Option<(char, u64)> {
     let data = fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
@@ -307,7 +321,7 @@ fn init_alive(pid: i32, init_start_time: u64) -> bool {
     if pid <= 0 {
         return false;
     }
-    let Ok(data) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Ok(data) = read_small(Path::new(&format!("/proc/{pid}/stat"))) else { return false };
     match parse_stat_flags(&data) {
         Some((st, flags, start)) => start == init_start_time && st != 'Z' && st != 'X' && flags & PF_EXITING == 0,
         None => false,
@@ -362,9 +376,65 @@ pub struct StateSummary {
 }
 
 /// [`StateSummary`] of the container in `dir` (unlocked, as [`read_state`]).
+///
+/// `State` is written compact with `config` after every field of the summary, so the summary is
+/// usually all in the file's first 4 KiB: that prefix, up to the top-level `,"config":` and closed
+/// with `}`, is decoded alone, and the config (most of the file) is neither read nor scanned.
+/// Anything else (a bigger head, an older layout, a corrupt file) goes the whole way: the rest of
+/// the file is read and decoded with the config skipped.
 pub fn read_state_summary(dir: &Path) -> Result<StateSummary> {
-    let (p, data) = read_state_file(dir)?;
-    serde_json::from_slice(&data).map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display())))
+    let p = dir.join(STATE_FILE);
+    let res = (|| -> std::io::Result<Result<StateSummary>> {
+        let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&p)?;
+        let mut data = vec![0u8; HEAD];
+        let mut n = 0;
+        while n < HEAD {
+            match std::io::Read::read(&mut f, &mut data[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        data.truncate(n);
+        if let Some(head) = summary_head(&data) {
+            if let Ok(s) = serde_json::from_slice(&head) {
+                return Ok(Ok(s));
+            }
+        }
+        if n == HEAD {
+            std::io::Read::read_to_end(&mut f, &mut data)?;
+        }
+        Ok(serde_json::from_slice(&data)
+            .map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display()))))
+    })();
+    match res {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::not_found(format!(
+            "reading {}: container is still being created or was removed",
+            p.display()
+        ))),
+        Err(e) => Err(Error::io(e, format!("reading {}", p.display()))),
+    }
+}
+
+/// How much of a state.json [`read_state_summary`] reads first.
+const HEAD: usize = 4096;
+
+/// The top-level fields of a compact state.json before its `"config"`, as an object of their
+/// own (`{...}`); None when there is no `,"config":` in `data`. A `,"config":` can only be a key
+/// (inside a string its quotes would be escaped); if the first one is a nested object's key (an
+/// annotation named "config"), the prefix leaves the outer object unclosed and fails to decode,
+/// so a wrong cut is never taken for a summary.
+fn summary_head(data: &[u8]) -> Option<Vec<u8>> {
+    let text = match std::str::from_utf8(data) {
+        Ok(t) => t,
+        // The 4 KiB cut may split a character: what comes before it.
+        Err(e) => std::str::from_utf8(&data[..e.valid_up_to()]).ok()?,
+    };
+    let at = text.find(",\"config\":")?;
+    let mut head = Vec::with_capacity(at + 1);
+    head.extend_from_slice(&data[..at]);
+    head.push(b'}');
+    Some(head)
 }
 
 impl StateSummary {
@@ -570,6 +640,39 @@ mod tests {
         .unwrap();
         st.annotations = annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         st
+    }
+
+    #[test]
+    fn summary_reads_the_head_and_falls_back_whole() {
+        let root = std::env::temp_dir().join(format!("husk-state-summary-{}", std::process::id()));
+        let check = |st: &State| {
+            let d = StateDir::create(&root, "c1").unwrap();
+            d.save(st).unwrap();
+            let s = read_state_summary(d.path()).unwrap();
+            assert_eq!((s.id.as_str(), s.pid, &s.bundle, &s.annotations), (st.id.as_str(), st.pid, &st.bundle, &st.annotations));
+            assert_eq!(s.cgroup.path, st.cgroup.path);
+            d.remove().unwrap();
+        };
+        // The plain case: cut at the top-level "config".
+        let st = sample(&[("a", "b")]);
+        let data = serde_json::to_vec(&st).unwrap();
+        let head = summary_head(&data).unwrap();
+        assert!(head.len() < data.len() / 2, "{}", String::from_utf8_lossy(&head));
+        assert!(serde_json::from_slice::<StateSummary>(&head).is_ok());
+        check(&st);
+        // An annotation named "config" cuts too early: that prefix does not decode, the whole does.
+        let st = sample(&[("a", "b"), ("config", "x"), ("z", "\",\"config\":")]);
+        check(&st);
+        // A head longer than the first read (big annotations), and a multi-byte character at the cut.
+        let st = sample(&[("big", &"é".repeat(5000))]);
+        check(&st);
+        // Corrupt: an error naming the file, not a panic.
+        let d = StateDir::create(&root, "c1").unwrap();
+        fs::write(d.path().join(STATE_FILE), b"{\"id\": \"c1\", \"config\": {").unwrap();
+        let e = read_state_summary(d.path()).err().unwrap();
+        assert!(e.to_string().contains("decoding"), "{e}");
+        d.remove().unwrap();
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -104,11 +104,12 @@ impl FrozenCheck {
         });
         match layout {
             None | Some(Layout::V1Freezer(None)) => false,
-            Some(Layout::Unified) => v2_frozen(&under(Path::new(CGROUP_ROOT), &cfg.path)).unwrap_or(false),
+            Some(Layout::Unified) => crate::state::read_small(&under(Path::new(CGROUP_ROOT), &cfg.path).join("cgroup.events"))
+                .is_ok_and(|ev| ev.lines().any(|l| l.trim() == "frozen 1")),
             Some(Layout::V1Freezer(Some((key, mount)))) => {
                 // The freezer hierarchy's own path for this container (it may differ from cfg.path).
                 let rel = cfg.per_hierarchy.get(key).unwrap_or(&cfg.path);
-                read_trimmed(&under(mount, rel).join("freezer.state")).is_ok_and(|s| s == "FROZEN")
+                crate::state::read_small(&under(mount, rel).join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
             }
         }
     }
