@@ -20,7 +20,8 @@
 #   real_tp     containers/s, TP_N lifecycles of the podman config by 2 and by 8 workers
 #   real_rss    peak RSS of `create` with the podman config
 #   scale       1, 100, 1000 (SCALE_LEVELS) running podman-config containers under one --root per
-#               runtime: list, state, ps, exec, kill (SIGCONT), create latency; state dir size and
+#               runtime: list, state, ps (--format json, as containerd's shim), exec, kill (SIGCONT),
+#               create latency; state dir size and
 #               kernel objects per container; latency-vs-count plot docs/bench-scale.png
 #   phases      husk's own --debug phase times on the podman config (create, start, delete, exec)
 # Honesty: before a runtime is timed on a config, it must `run` that config's verify variant and
@@ -370,7 +371,7 @@ if want scale; then
         id=scale-$n-0
         in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" list >>"$o/list/$n.txt"
         in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" state "$id" >>"$o/state/$n.txt"
-        in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" ps "$id" >>"$o/ps/$n.txt"
+        in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" ps --format json "$id" >>"$o/ps/$n.txt"
         in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" exec "$id" /bin/true >>"$o/exec/$n.txt"
         in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" kill "$id" CONT >>"$o/kill/$n.txt"
         d=$(workdir "$n" "scr$lvl" podman-sleep)

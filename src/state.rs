@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -236,10 +237,9 @@ fn read_state_file(dir: &Path) -> Result<(PathBuf, Vec<u8>)> {
     };
     match read() {
         Ok(d) => Ok((p, d)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::not_found(format!(
-            "reading {}: container is still being created or was removed",
-            p.display()
-        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::not_found(format!("reading {}: container is still being created or was removed", p.display())))
+        }
         Err(e) => Err(Error::io(e, format!("reading {}", p.display()))),
     }
 }
@@ -275,8 +275,12 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// A small file (procfs, cgroupfs) in one read of a 1 KiB buffer: open, read, close, where
 /// `fs::read_to_string` adds a statx and a read to see the end. A longer file is read whole.
 pub fn read_small(path: &Path) -> std::io::Result<String> {
+    read_small_file(fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)?)
+}
+
+/// [`read_small`] of an open file.
+pub fn read_small_file(mut f: File) -> std::io::Result<String> {
     use std::io::Read;
-    let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)?;
     let mut buf = [0u8; 1024];
     let n = f.read(&mut buf)?;
     let mut data = buf[..n].to_vec();
@@ -321,8 +325,12 @@ fn init_alive(pid: i32, init_start_time: u64) -> bool {
     if pid <= 0 {
         return false;
     }
-    let Ok(data) = read_small(Path::new(&format!("/proc/{pid}/stat"))) else { return false };
-    match parse_stat_flags(&data) {
+    read_small(Path::new(&format!("/proc/{pid}/stat"))).is_ok_and(|data| stat_alive(&data, init_start_time))
+}
+
+/// Whether /proc/PID/stat's `data` is of the recorded process, alive (not a zombie, not exiting).
+fn stat_alive(data: &str, init_start_time: u64) -> bool {
+    match parse_stat_flags(data) {
         Some((st, flags, start)) => start == init_start_time && st != 'Z' && st != 'X' && flags & PF_EXITING == 0,
         None => false,
     }
@@ -330,14 +338,14 @@ fn init_alive(pid: i32, init_start_time: u64) -> bool {
 
 /// The derived status: stopped unless init lives; paused while the cgroup is frozen (a created
 /// container can be paused too, as with runc); created until `start` removed the fifo.
-fn derive_status(pid: i32, init_start_time: u64, dir: &Path, frozen: impl FnOnce() -> bool) -> Status {
-    if !init_alive(pid, init_start_time) {
+fn derive_status(alive: bool, frozen: impl FnOnce() -> bool, fifo: impl FnOnce() -> bool) -> Status {
+    if !alive {
         return Status::Stopped;
     }
     if frozen() {
         return Status::Paused;
     }
-    if dir.join(EXEC_FIFO).exists() {
+    if fifo() {
         return Status::Created;
     }
     Status::Running
@@ -346,7 +354,13 @@ fn derive_status(pid: i32, init_start_time: u64, dir: &Path, frozen: impl FnOnce
 /// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at pid 0
 /// is `creating` while its create holds the container's lock, and `stopped` once that create is
 /// gone (killed: `delete --force` cleans it up).
-fn derive_status_unlocked(pid: i32, init_start_time: u64, dir: &Path, frozen: impl FnOnce() -> bool) -> Status {
+fn derive_status_unlocked(
+    pid: i32,
+    dir: &Path,
+    alive: impl FnOnce() -> bool,
+    frozen: impl FnOnce() -> bool,
+    fifo: impl FnOnce() -> bool,
+) -> Status {
     if pid <= 0 {
         let busy = open_dir(dir).is_ok_and(|f| match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
             Ok(_) => false,
@@ -354,7 +368,59 @@ fn derive_status_unlocked(pid: i32, init_start_time: u64, dir: &Path, frozen: im
         });
         return if busy { Status::Creating } else { Status::Stopped };
     }
-    derive_status(pid, init_start_time, dir, frozen)
+    derive_status(alive(), frozen, fifo)
+}
+
+/// The state root and /proc, opened once by a reader of many containers (`list`): each
+/// container's files are then opened relative to them (openat), so a container costs the
+/// lookup of its own path components only, not of the root's and /proc's again (path walks
+/// through procfs and cgroupfs, revalidated per component, were most of list's kernel time).
+pub struct StateRoot {
+    root: File,
+    proc: Option<File>,
+}
+
+impl StateRoot {
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        Ok(StateRoot { root: open_dir_file(root)?, proc: open_dir_file(Path::new("/proc")).ok() })
+    }
+
+    /// The summary of container `id` (its directory is `dir`, for messages and the lock).
+    pub fn summary(&self, id: &str, dir: &Path) -> Result<StateSummary> {
+        let p = dir.join(STATE_FILE);
+        read_summary_from(open_at(&self.root, &format!("{id}/{STATE_FILE}")), &p)
+    }
+
+    /// [`State::status_unlocked`] of a summary read through this root.
+    pub fn status(&self, st: &StateSummary, dir: &Path, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
+        let alive = || match &self.proc {
+            Some(proc) => open_at(proc, &format!("{}/stat", st.pid))
+                .and_then(read_small_file)
+                .is_ok_and(|data| stat_alive(&data, st.init_start_time)),
+            None => init_alive(st.pid, st.init_start_time),
+        };
+        let fifo = || {
+            // The fifo of this directory (whatever id its state.json claims).
+            let Some(name) = dir.file_name().and_then(|n| n.to_str()) else { return dir.join(EXEC_FIFO).exists() };
+            let rel = format!("{name}/{EXEC_FIFO}");
+            nix::sys::stat::fstatat(Some(self.root.as_raw_fd()), rel.as_str(), nix::fcntl::AtFlags::empty()).is_ok()
+        };
+        derive_status_unlocked(st.pid, dir, alive, || frozen.is_frozen(&st.cgroup), fifo)
+    }
+}
+
+fn open_dir_file(path: &Path) -> std::io::Result<File> {
+    fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(path)
+}
+
+/// `rel` opened read-only relative to the directory `dir` (a link as the last component is
+/// refused, as with O_NOFOLLOW on the whole path).
+pub(crate) fn open_at(dir: &File, rel: &str) -> std::io::Result<File> {
+    use std::os::fd::AsFd;
+    let c = std::ffi::CString::new(rel).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    crate::sys::fs::openat2(dir.as_fd(), &c, libc::O_RDONLY | libc::O_NOFOLLOW, 0, 0)
+        .map(File::from)
+        .map_err(std::io::Error::from)
 }
 
 /// What `state` and `list` need of a state.json: everything but the container's config, which
@@ -384,8 +450,14 @@ pub struct StateSummary {
 /// the file is read and decoded with the config skipped.
 pub fn read_state_summary(dir: &Path) -> Result<StateSummary> {
     let p = dir.join(STATE_FILE);
+    let f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&p);
+    read_summary_from(f, &p)
+}
+
+/// [`read_state_summary`] of the opened state file `p`.
+fn read_summary_from(f: std::io::Result<File>, p: &Path) -> Result<StateSummary> {
     let res = (|| -> std::io::Result<Result<StateSummary>> {
-        let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&p)?;
+        let mut f = f?;
         let mut data = vec![0u8; HEAD];
         let mut n = 0;
         while n < HEAD {
@@ -408,10 +480,9 @@ pub fn read_state_summary(dir: &Path) -> Result<StateSummary> {
     })();
     match res {
         Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::not_found(format!(
-            "reading {}: container is still being created or was removed",
-            p.display()
-        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::not_found(format!("reading {}: container is still being created or was removed", p.display())))
+        }
         Err(e) => Err(Error::io(e, format!("reading {}", p.display()))),
     }
 }
@@ -441,7 +512,13 @@ impl StateSummary {
     /// [`State::status_unlocked`], the frozen check through `frozen` (one host layout read for
     /// a whole `list`).
     pub fn status_unlocked(&self, dir: &Path, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
-        derive_status_unlocked(self.pid, self.init_start_time, dir, || frozen.is_frozen(&self.cgroup))
+        derive_status_unlocked(
+            self.pid,
+            dir,
+            || init_alive(self.pid, self.init_start_time),
+            || frozen.is_frozen(&self.cgroup),
+            || dir.join(EXEC_FIFO).exists(),
+        )
     }
 
     /// [`State::oci_state`] of the summary.
@@ -470,14 +547,20 @@ impl State {
     /// created container can be paused too, as with runc); created until `start` removed the
     /// fifo.
     pub fn status(&self, dir: &Path) -> Status {
-        derive_status(self.pid, self.init_start_time, dir, || crate::cgroups::is_frozen(&self.cgroup))
+        derive_status(self.init_alive(), || crate::cgroups::is_frozen(&self.cgroup), || dir.join(EXEC_FIFO).exists())
     }
 
     /// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at
     /// pid 0 is `creating` while its create holds the container's lock, and `stopped` once
     /// that create is gone (killed: `delete --force` cleans it up).
     pub fn status_unlocked(&self, dir: &Path) -> Status {
-        derive_status_unlocked(self.pid, self.init_start_time, dir, || crate::cgroups::is_frozen(&self.cgroup))
+        derive_status_unlocked(
+            self.pid,
+            dir,
+            || self.init_alive(),
+            || crate::cgroups::is_frozen(&self.cgroup),
+            || dir.join(EXEC_FIFO).exists(),
+        )
     }
 
     /// The OCI state (runtime.md "State") with runc's extra fields, as `state` and `list -f json`
@@ -649,7 +732,10 @@ mod tests {
             let d = StateDir::create(&root, "c1").unwrap();
             d.save(st).unwrap();
             let s = read_state_summary(d.path()).unwrap();
-            assert_eq!((s.id.as_str(), s.pid, &s.bundle, &s.annotations), (st.id.as_str(), st.pid, &st.bundle, &st.annotations));
+            assert_eq!(
+                (s.id.as_str(), s.pid, &s.bundle, &s.annotations),
+                (st.id.as_str(), st.pid, &st.bundle, &st.annotations)
+            );
             assert_eq!(s.cgroup.path, st.cgroup.path);
             d.remove().unwrap();
         };
@@ -657,7 +743,11 @@ mod tests {
         let st = sample(&[("a", "b")]);
         let data = serde_json::to_vec(&st).unwrap();
         let head = summary_head(&data).unwrap();
-        assert!(head.len() < data.len() / 2, "{}", String::from_utf8_lossy(&head));
+        assert!(
+            head.len() < data.len() && !head.windows(8).any(|w| w == b"\"config\""),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
         assert!(serde_json::from_slice::<StateSummary>(&head).is_ok());
         check(&st);
         // An annotation named "config" cuts too early: that prefix does not decode, the whole does.

@@ -1,6 +1,7 @@
 //! Freezing and thawing (pause/resume, and signalling with forks held still): v1 freezer.state,
 //! v2 cgroup.freeze through libcgroups; the cheap frozen check `state` uses.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -8,8 +9,8 @@ use std::time::{Duration, Instant};
 use libcgroups::common::{CgroupManager, FreezerState};
 
 use super::files::{read_trimmed, write_file};
-use super::path::systemd_cgroup_path;
 use super::mounts::{is_cgroup2_root, parse_mountinfo};
+use super::path::systemd_cgroup_path;
 use super::{lib_err, under, Backend, Cgroup, CgroupConfig, CGROUP_ROOT, THAW_TIMEOUT};
 use crate::error::{Context, Error, Kind, Result};
 
@@ -76,8 +77,8 @@ pub struct FrozenCheck {
 
 enum Layout {
     Unified,
-    /// The v1 freezer hierarchy: its key and mount point (None: not mounted).
-    V1Freezer(Option<(String, std::path::PathBuf)>),
+    /// The v1 freezer hierarchy: its key and its mount point, open (None: not mounted).
+    V1Freezer(Option<(String, std::fs::File)>),
 }
 
 impl FrozenCheck {
@@ -99,17 +100,31 @@ impl FrozenCheck {
                 .v1
                 .into_iter()
                 .find(|(_, ctrls, _)| ctrls.iter().any(|c| c == "freezer"))
-                .map(|(key, _, mount)| (key, mount));
+                .and_then(|(key, _, mount)| {
+                    let dir = std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                        .open(mount)
+                        .ok()?;
+                    Some((key, dir))
+                });
             Some(Layout::V1Freezer(freezer))
         });
         match layout {
             None | Some(Layout::V1Freezer(None)) => false,
-            Some(Layout::Unified) => crate::state::read_small(&under(Path::new(CGROUP_ROOT), &cfg.path).join("cgroup.events"))
-                .is_ok_and(|ev| ev.lines().any(|l| l.trim() == "frozen 1")),
+            Some(Layout::Unified) => {
+                crate::state::read_small(&under(Path::new(CGROUP_ROOT), &cfg.path).join("cgroup.events"))
+                    .is_ok_and(|ev| ev.lines().any(|l| l.trim() == "frozen 1"))
+            }
             Some(Layout::V1Freezer(Some((key, mount)))) => {
                 // The freezer hierarchy's own path for this container (it may differ from cfg.path).
                 let rel = cfg.per_hierarchy.get(key).unwrap_or(&cfg.path);
-                crate::state::read_small(&under(mount, rel).join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+                let file = under(Path::new(""), rel).join("freezer.state");
+                file.to_str()
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+                    .and_then(|f| crate::state::open_at(mount, f))
+                    .and_then(crate::state::read_small_file)
+                    .is_ok_and(|s| s.trim() == "FROZEN")
             }
         }
     }

@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use crate::cgroups::FrozenCheck;
 use crate::cli::{Cli, Format, ListArgs};
 use crate::error::{Error, Kind, Result};
-use crate::state::{read_state_summary, StateSummary, Status};
+use crate::state::{StateRoot, StateSummary, Status};
 
 struct Row {
     state: StateSummary,
@@ -59,21 +59,30 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(e, format!("reading state root {}", cli.root.display()))),
     };
+    let root = match entries {
+        Some(_) => Some(
+            StateRoot::open(&cli.root)
+                .map_err(|e| Error::io(e, format!("opening state root {}", cli.root.display())))?,
+        ),
+        None => None,
+    };
     for entry in entries.into_iter().flatten().flatten() {
         let dir = entry.path();
         let Ok(meta) = entry.metadata() else { continue };
         // Not a container: a file, or a dir whose name is no valid id (the seccomp cache).
-        if !meta.is_dir() || entry.file_name().to_str().is_none_or(|n| crate::state::validate_id(n).is_err()) {
+        let name = entry.file_name();
+        let Some(id) = name.to_str().filter(|n| meta.is_dir() && crate::state::validate_id(n).is_ok()) else {
             continue;
-        }
-        let st = match read_state_summary(&dir) {
+        };
+        let Some(root) = &root else { continue };
+        let st = match root.summary(id, &dir) {
             Ok(st) => st,
             Err(e) => {
                 crate::logging::warn(&format!("skipping {}: {e}", dir.display()));
                 continue;
             }
         };
-        let status = st.status_unlocked(&dir, &mut frozen);
+        let status = root.status(&st, &dir, &mut frozen);
         rows.push(Row { state: st, status, owner: owners.name(meta.uid()) });
     }
     rows.sort_by(|a, b| a.state.id.cmp(&b.state.id));
