@@ -434,6 +434,6 @@ if [ -n "${NO_DOC:-}" ]; then
   /usr/bin/python3 hack/bench/report.py "$RES"
 else
   /usr/bin/python3 hack/bench/report.py "$RES" --doc docs/benchmarks.md --json docs/bench-results.json \
-    --chart docs/bench-ratios.png
-  echo "wrote docs/benchmarks.md, docs/bench-results.json, docs/bench-ratios.png"
+    --chart docs/bench-ratios.png --scale-chart docs/bench-scale.png
+  echo "wrote docs/benchmarks.md, docs/bench-results.json, docs/bench-ratios.png, docs/bench-scale.png"
 fi

@@ -14,7 +14,8 @@
  *   drv populate RT ROOT W FROM TO P  containers <name>-<i>, FROM <= i < TO, bundles W/s<i> (from
  *                               W/template.json), created and started by P workers, left running
  *   drv depopulate RT ROOT W FROM TO P  delete --force of those, by P workers
- *   drv time K CMD...           run CMD K times, printing each run's wall ms (non-zero exit: fail)
+ *   drv time K CMD...           run CMD K times, printing each run's wall ms and its CPU ms (user +
+ *                               system, wait4's rusage of CMD and what it waited for; non-zero exit: fail)
  *
  * Every create is checked: the init named in the pid file must sit in a cgroup whose path ends in
  * the container's id (bench.sh's configs use cgroupsPath /husk-bench/<id>), or drv fails. So a
@@ -291,14 +292,17 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "time") && argc >= 4) {
         int k = atoi(argv[2]);
         for (int i = 0; i < k; i++) {
+            struct rusage ru;
             double t0 = now_ms();
-            int st = run(argv + 3, NULL);
+            int st = run(argv + 3, &ru);
             double t1 = now_ms();
             if (st != 0) {
                 fprintf(stderr, "drv: %s %s failed (%d)\n", argv[3], argc > 6 ? argv[6] : "", st);
                 return 1;
             }
-            printf("%.3f\n", t1 - t0);
+            double cpu = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 + ru.ru_stime.tv_sec * 1e3 +
+                         ru.ru_stime.tv_usec / 1e3;
+            printf("%.3f %.3f\n", t1 - t0, cpu);
         }
         return 0;
     }

@@ -144,8 +144,8 @@ def load23(res, names):
     """The issue 23 results: {"real": {cfg: {rt: [[create, start, wait, delete], ...]}},
     "hf": {scenario: {rt: [samples]}} (exec_*, tp_*), "rss": {rt: [MiB]}, "scale": {level: {op:
     {rt: [ms]}}}, "objects": {rt: {level: {...}}}, "meminfo": {...}, "phases": {...}, "load": [...]}."""
-    out = {"real": {}, "hf": {}, "rss": {}, "scale": {}, "objects": {}, "meminfo": {}, "phases": {}, "load": [],
-           "verify": []}
+    out = {"real": {}, "hf": {}, "rss": {}, "scale": {}, "scale_cpu": {}, "objects": {}, "meminfo": {}, "phases": {},
+           "load": [], "verify": []}
     for cfg in REAL:
         d = os.path.join(res, "real", cfg)
         for n in names:
@@ -177,8 +177,11 @@ def load23(res, names):
                 for n in names:
                     p = os.path.join(sd, lvl, op, n + ".txt")
                     if os.path.exists(p):
-                        out["scale"].setdefault(int(lvl), {}).setdefault(op, {})[n] = \
-                            [float(x) for x in open(p).read().split()]
+                        rows = [ln.split() for ln in open(p) if ln.strip()]
+                        out["scale"].setdefault(int(lvl), {}).setdefault(op, {})[n] = [float(x[0]) for x in rows]
+                        if all(len(x) > 1 for x in rows):
+                            out["scale_cpu"].setdefault(int(lvl), {}).setdefault(op, {})[n] = \
+                                [float(x[1]) for x in rows]
         od = os.path.join(sd, "objects")
         for f in sorted(os.listdir(od)) if os.path.isdir(od) else []:
             if f.endswith(".json"):
@@ -281,6 +284,19 @@ def tables23(r, names):
                 if op == "list" and lvl == levels[-1]:
                     verdict("scale_list_max", hv, cv)
         out.append("")
+        if r["scale_cpu"]:
+            out.append("CPU time of the same calls (user + system of the runtime and what it waited for, wait4; "
+                       "ms, median), which the machine's load moves less than the wall time:")
+            out.append("")
+            out.append("| operation | N | " + " | ".join(others) + " | husk ÷ crun |")
+            out.append("|---" * (len(others) + 3) + "|")
+            for op in SCALE_OPS:
+                for lvl in levels:
+                    per = r["scale_cpu"].get(lvl, {}).get(op, {})
+                    hv, cv = med(per.get("husk", [])), med(per.get("crun", []))
+                    out.append(f"| {op} | {lvl} | " + " | ".join(f"{med(per[n]):.2f}" if per.get(n) else "–"
+                                                              for n in others) + f" | {ratio_s(hv, cv)} |")
+            out.append("")
         if len(levels) >= 3:
             a, b, c = levels[0], levels[1], levels[-1]
             out.append(f"Growth: cost per added container (µs) from {a} to {b} and from {b} to {c} containers "
@@ -378,7 +394,10 @@ def raw23(r, names):
             for n in names:
                 xs = r["scale"][lvl].get(op, {}).get(n)
                 if xs:
-                    out.append(f"- scale {lvl} {op}, {n} (ms): " + " ".join(f"{v:.2f}" for v in xs))
+                    out.append(f"- scale {lvl} {op}, {n} (wall ms): " + " ".join(f"{v:.2f}" for v in xs))
+                cs = r["scale_cpu"].get(lvl, {}).get(op, {}).get(n)
+                if cs:
+                    out.append(f"- scale {lvl} {op}, {n} (CPU ms): " + " ".join(f"{v:.2f}" for v in cs))
     out += ["", "</details>", ""]
     return out
 
@@ -508,6 +527,7 @@ def main():
             json.dump({"meta": meta, "summary": summ, "cpu_ms": cpu, "verdicts": verdicts, "checks": checks,
                        "raw": samples, "issue23": {"verdicts": v23, "real": r23["real"], "hf": r23["hf"],
                                                    "rss_podman": r23["rss"], "scale": r23["scale"],
+                                                   "scale_cpu": r23["scale_cpu"],
                                                    "objects": r23["objects"], "meminfo": r23["meminfo"],
                                                    "phases": {f"{k[0]} {k[1]}": v for k, v in r23["phases"].items()},
                                                    "load": r23["load"]}}, f, indent=1)
