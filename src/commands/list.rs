@@ -108,15 +108,16 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
         }
         Format::Table => {
             let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+            // The cells straight from the summary (oci_state's annotations map is JSON's only).
             for r in &rows {
-                let o = r.state.oci_state(r.status, r.owner.clone());
+                let pid = if r.status == Status::Stopped { 0 } else { r.state.pid };
                 table.push(vec![
-                    o.id.to_string(),
-                    o.pid.to_string(),
-                    o.status.into(),
-                    o.bundle.display().to_string(),
-                    o.created.to_string(),
-                    o.owner,
+                    r.state.id.clone(),
+                    pid.to_string(),
+                    r.status.as_str().into(),
+                    r.state.bundle.display().to_string(),
+                    r.state.created.clone(),
+                    r.owner.clone(),
                 ]);
             }
             print(&tabulate(&table))?;
@@ -137,13 +138,13 @@ fn tabulate(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map(Vec::len).unwrap_or(0);
     let widths: Vec<usize> =
         (0..cols).map(|c| rows.iter().map(|r| r[c].chars().count() + 3).max().unwrap_or(0).max(12)).collect();
-    let mut out = String::new();
+    let mut out = String::with_capacity(rows.len() * (widths.iter().sum::<usize>() + 1));
     for r in rows {
         for (c, cell) in r.iter().enumerate() {
-            if c + 1 == cols {
-                out.push_str(cell);
-            } else {
-                out.push_str(&format!("{cell:<w$}", w = widths[c]));
+            out.push_str(cell);
+            if c + 1 < cols {
+                let pad = widths[c].saturating_sub(cell.chars().count());
+                out.extend(std::iter::repeat_n(' ', pad));
             }
         }
         out.push('\n');
