@@ -393,19 +393,22 @@ impl StateRoot {
 
     /// [`State::status_unlocked`] of a summary read through this root.
     pub fn status(&self, st: &StateSummary, dir: &Path, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
-        let alive = || match &self.proc {
-            Some(proc) => open_at(proc, &format!("{}/stat", st.pid))
-                .and_then(read_small_file)
-                .is_ok_and(|data| stat_alive(&data, st.init_start_time)),
-            None => init_alive(st.pid, st.init_start_time),
-        };
         let fifo = || {
             // The fifo of this directory (whatever id its state.json claims).
             let Some(name) = dir.file_name().and_then(|n| n.to_str()) else { return dir.join(EXEC_FIFO).exists() };
             let rel = format!("{name}/{EXEC_FIFO}");
             nix::sys::stat::fstatat(Some(self.root.as_raw_fd()), rel.as_str(), nix::fcntl::AtFlags::empty()).is_ok()
         };
-        derive_status_unlocked(st.pid, dir, alive, || frozen.is_frozen(&st.cgroup), fifo)
+        if st.pid <= 0 {
+            return derive_status_unlocked(st.pid, dir, || false, || false, || false);
+        }
+        // The init's state letter, if it is the recorded process and alive.
+        let data = match &self.proc {
+            Some(proc) => open_at(proc, &format!("{}/stat", st.pid)).and_then(read_small_file),
+            None => read_small(Path::new(&format!("/proc/{}/stat", st.pid))),
+        };
+        let letter = data.ok().filter(|d| stat_alive(d, st.init_start_time)).and_then(|d| parse_stat(&d)).map(|s| s.0);
+        derive_status(letter.is_some(), || frozen.is_frozen_with_init(&st.cgroup, letter.unwrap_or('D')), fifo)
     }
 }
 

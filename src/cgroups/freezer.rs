@@ -83,6 +83,16 @@ enum Layout {
 
 impl FrozenCheck {
     pub fn is_frozen(&mut self, cfg: &CgroupConfig) -> bool {
+        self.is_frozen_with_init(cfg, 'D')
+    }
+
+    /// [`FrozenCheck::is_frozen`] knowing the state letter of the container's init
+    /// (/proc/PID/stat). A v1 cgroup is FROZEN only once every task in it is frozen, and a task
+    /// frozen by the v1 freezer shows as 'D' (uninterruptible): an init in any other state means
+    /// its cgroup is not FROZEN, and the freezer.state read is skipped (one kernfs open and read
+    /// per running container in `list`). cgroup v2 freezes tasks in a signal trap ('S'), so there
+    /// the file is always read.
+    pub fn is_frozen_with_init(&mut self, cfg: &CgroupConfig, init_state: char) -> bool {
         if cfg.rootless_none.is_some() {
             return false;
         }
@@ -116,6 +126,7 @@ impl FrozenCheck {
                 crate::state::read_small(&under(Path::new(CGROUP_ROOT), &cfg.path).join("cgroup.events"))
                     .is_ok_and(|ev| ev.lines().any(|l| l.trim() == "frozen 1"))
             }
+            Some(Layout::V1Freezer(Some(_))) if init_state != 'D' => false,
             Some(Layout::V1Freezer(Some((key, mount)))) => {
                 // The freezer hierarchy's own path for this container (it may differ from cfg.path).
                 let rel = cfg.per_hierarchy.get(key).unwrap_or(&cfg.path);
