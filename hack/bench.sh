@@ -422,6 +422,8 @@ load end
   echo "{\"date\": \"$(date -u '+%Y-%m-%d %H:%M UTC')\", \"kernel\": \"$(uname -r)\", \"cpus\": $(nproc),"
   echo " \"cpu_model\": \"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\","
   echo " \"loadavg\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"passes\": $PASSES, \"runs\": $RUNS,"
+  echo " \"tp_passes\": $TP_PASSES, \"tp_n\": $TP_N, \"rss_runs\": $RSS_RUNS, \"scale_levels\": \"$SCALE_LEVELS\","
+  echo " \"scale_passes\": $SCALE_PASSES, \"scale_runs\": $SCALE_RUNS, \"phase_runs\": $PHASE_RUNS,"
   echo " \"hyperfine\": \"$(hyperfine --version)\", \"order\": \"$(IFS=,; echo "${names[*]}")\", \"versions\": {"
   sep=""
   for n in "${names[@]}"; do

@@ -538,7 +538,12 @@ def main():
     if a.doc:
         head = (f"Run {meta['date']} on {meta['cpu_model']} ({meta['cpus']} vCPUs), kernel {meta['kernel']}, "
                 f"{meta['hyperfine']}: {meta['passes']} interleaved passes × {meta['runs']} runs per runtime "
-                f"and scenario (load average at the end: {meta['loadavg']}). Versions: "
+                f"and scenario (load average at the end: {meta['loadavg']})"
+                + (f"; throughput {meta['tp_passes']} runs per runtime (real configs: {meta['tp_n']} lifecycles), "
+                   f"{meta['rss_runs']} RSS samples, scale levels {meta['scale_levels']} with {meta['scale_passes']} "
+                   f"passes × {meta['scale_runs']} calls per operation and runtime, {meta['phase_runs']} --debug "
+                   f"lifecycles" if "scale_levels" in meta else "")
+                + ". Versions: "
                 + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".\n\n"
                 + ("![husk and runc relative to crun](bench-ratios.png)\n\n" if a.chart else ""))
         block = f"{BEGIN}\n{head}{text}\n{END}"
