@@ -550,7 +550,12 @@ impl State {
     /// created container can be paused too, as with runc); created until `start` removed the
     /// fifo.
     pub fn status(&self, dir: &Path) -> Status {
-        derive_status(self.init_alive(), || crate::cgroups::is_frozen(&self.cgroup), || dir.join(EXEC_FIFO).exists())
+        self.status_with(dir, || crate::cgroups::is_frozen(&self.cgroup))
+    }
+
+    /// [`State::status`] with the frozen check given (a caller that has the cgroup open).
+    pub fn status_with(&self, dir: &Path, frozen: impl FnOnce() -> bool) -> Status {
+        derive_status(self.init_alive(), frozen, || dir.join(EXEC_FIFO).exists())
     }
 
     /// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at
