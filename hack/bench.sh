@@ -12,6 +12,22 @@
 #   throughput  50 lifecycles by 2 parallel workers                    (drv.c)
 #   create_rss  peak RSS of `create` (wait4's ru_maxrss, drv.c; not a time: outside hyperfine)
 # plus two start checks: a 512 KiB memory limit and pids.max = 1 must still start.
+# Issue 23 adds, on the configs real callers write (hack/bench/fixtures: podman 4.3's for
+# `podman run --rm busybox true`, containerd's CRI plugin's for a pod container; host paths
+# rewritten by hack/bench/templates.py):
+#   real        lifecycle with per-step wall times (create, start, wait, delete; drv.c phases)
+#   real_exec   `exec /bin/true` into a running container of each config
+#   real_tp     containers/s, TP_N lifecycles of the podman config by 2 and by 8 workers
+#   real_rss    peak RSS of `create` with the podman config
+#   scale       1, 100, 1000 (SCALE_LEVELS) running podman-config containers under one --root per
+#               runtime: list, state, ps (--format json, as containerd's shim), exec, kill (SIGCONT),
+#               create latency; state dir size and
+#               kernel objects per container; latency-vs-count plot docs/bench-scale.png
+#   phases      husk's own --debug phase times on the podman config (create, start, delete, exec)
+# Honesty: before a runtime is timed on a config, it must `run` that config's verify variant and
+# print "bench-ran" and its cgroup /husk-bench/<id>; every create drv.c times is checked (the
+# init's /proc/PID/cgroup must end in the id); every populated container is checked the same way.
+# The load average is recorded at the start and end of each scenario (RES/load.txt, in the doc).
 # Interleaving: PASSES passes; in each, every runtime gets one hyperfine invocation of RUNS runs,
 # and the runtime order reverses every other pass. Samples (hyperfine's per-run times) are pooled.
 # crun 1.8.1 refuses this host's hybrid cgroups: its hyperfine runs in a private mount namespace
@@ -20,7 +36,10 @@
 # exit, also on failure or interruption.
 #
 # Env: PASSES (default 10), RUNS (per invocation, 5), TP_PASSES (throughput runs, 3), RSS_RUNS (15),
-#      ONLY=lifecycle,run,exec,list,throughput,create_rss,checks; HUSK (default: the shipped build,
+#      TP_N (real_tp lifecycles per run, 48), SCALE_LEVELS ("1 100 1000"), SCALE_PASSES (3),
+#      SCALE_RUNS (per op, runtime and pass, 5), PHASE_RUNS (15),
+#      ONLY=lifecycle,run,exec,list,throughput,create_rss,checks,real,real_exec,real_tp,real_rss,
+#      scale,phases; KEEP_RES=DIR (keep the raw results there); HUSK (default: the shipped build,
 #      hack/build-static.sh), RUNC, CRUN; EXTRA="name=/path[:v1] ..." more runtimes; NO_DOC=1 (print
 #      only); SMOKE=1 (1 pass of 2 runs, no doc: checks that the harness works, as CI does).
 set -euo pipefail
@@ -34,9 +53,13 @@ command -v gcc >/dev/null || need+=(gcc)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
 fi
-if [ -n "${SMOKE:-}" ]; then PASSES=1 RUNS=2 TP_PASSES=1 RSS_RUNS=2 NO_DOC=1; fi
+if [ -n "${SMOKE:-}" ]; then
+  PASSES=1 RUNS=2 TP_PASSES=1 RSS_RUNS=2 NO_DOC=1 TP_N=8 SCALE_LEVELS="1 10" SCALE_PASSES=1 SCALE_RUNS=2 PHASE_RUNS=2
+fi
 PASSES=${PASSES:-10} RUNS=${RUNS:-5} TP_PASSES=${TP_PASSES:-3} RSS_RUNS=${RSS_RUNS:-15}
-ONLY=${ONLY:-lifecycle,run,exec,list,throughput,create_rss,checks}
+TP_N=${TP_N:-48} SCALE_LEVELS=${SCALE_LEVELS:-1 100 1000} SCALE_PASSES=${SCALE_PASSES:-3} SCALE_RUNS=${SCALE_RUNS:-5}
+PHASE_RUNS=${PHASE_RUNS:-15}
+ONLY=${ONLY:-lifecycle,run,exec,list,throughput,create_rss,checks,real,real_exec,real_tp,real_rss,scale,phases}
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 husk=${HUSK:-}
@@ -55,8 +78,16 @@ done
 W=$(mktemp -d /run/husk-bench.XXXXXX)
 chmod 755 "$W"
 NS=$W/ns
+SB_HOLDER=""
 cleanup() {
   set +e
+  for n in "${names[@]}"; do
+    # The scale containers first, in parallel (drv), then whatever is left one by one.
+    d=$W/w/scale-$n
+    if [ -f "$d/populated" ]; then
+      in_view "$n" "$DRV" depopulate "${path[$n]}" "$W/root/$n" "$d" 0 "$(cat "$d/populated")" 4 2>/dev/null
+    fi
+  done
   for n in "${names[@]}"; do
     for root in "$W/root/$n"; do
       [ -d "$root" ] || continue
@@ -67,6 +98,8 @@ cleanup() {
     [ -d "$h/husk-bench" ] || continue
     find "$h/husk-bench" -depth -type d -exec rmdir {} + 2>/dev/null
   done
+  if [ -n "${KEEP_RES:-}" ] && [ -d "$W/res" ]; then rm -rf "$KEEP_RES"; cp -a "$W/res" "$KEEP_RES"; fi
+  if [ -n "$SB_HOLDER" ]; then kill -KILL "$SB_HOLDER" 2>/dev/null; wait "$SB_HOLDER" 2>/dev/null; fi
   if mountpoint -q "$NS" 2>/dev/null; then umount "$NS/v1" 2>/dev/null; umount "$NS"; fi
   rm -rf "$W"
 }
@@ -99,25 +132,23 @@ unshare --mount="$NS/v1" --propagation private /bin/bash -c '
 
 DRV=$W/drv
 gcc -O2 -static -o "$DRV" hack/bench/drv.c
-# The shared read-only busybox rootfs and the config templates ("@ID@" is replaced per container).
-/usr/bin/python3 - "$W" <<'PY'
-import json, os, sys
-sys.path.insert(0, "runtime-tools-tests")
-import rtt
-w = sys.argv[1]
-rtt.make_rootfs(os.path.join(w, "rootfs"), checker=None)
-def tpl(name, args, resources=None):
-    c = rtt.make_config(args, cgroups_path="/husk-bench/@ID@")
-    c["root"] = {"path": os.path.join(w, "rootfs"), "readonly": True}
-    if resources:
-        c["linux"]["resources"].update(resources)
-    with open(os.path.join(w, name + ".json"), "w") as f:
-        json.dump(c, f)
-tpl("true", ["/bin/true"])
-tpl("sleep", ["/bin/sleep", "1000000"])
-tpl("mem512k", ["/bin/true"], {"memory": {"limit": 524288}})
-tpl("pids1", ["/bin/true"], {"pids": {"limit": 1}})
-PY
+RES=$W/res
+mkdir -p "$RES"
+# The CRI config joins its pod sandbox's pid, ipc, uts (and the node's network) namespaces: a
+# holder stands in for the pause container, a reaper as pid 1 of new pid/ipc/uts namespaces.
+unshare --pid --ipc --uts --fork --kill-child /usr/bin/python3 -c '
+import os, time
+while True:
+    try:
+        os.waitpid(-1, 0)
+    except ChildProcessError:
+        time.sleep(0.05)' &
+SB_HOLDER=$!
+SB_PID=""
+for _ in $(seq 100); do SB_PID=$(cat /proc/$SB_HOLDER/task/*/children 2>/dev/null | awk '{print $1}'); [ -n "$SB_PID" ] && break; sleep 0.02; done
+[ -n "$SB_PID" ] || { echo "bench: the sandbox holder did not start" >&2; exit 1; }
+# The shared busybox rootfs and the config templates ("@ID@" is replaced per container).
+/usr/bin/python3 hack/bench/templates.py "$W" "$SB_PID"
 
 # workdir NAME SCENARIO TEMPLATE: a bundle workspace (drv.c's W) for one runtime and scenario.
 workdir() {
@@ -128,8 +159,6 @@ workdir() {
 }
 root() { echo "$W/root/$1"; }
 
-RES=$W/res
-mkdir -p "$RES"
 # hf NAME SCENARIO PASS RUNS [hyperfine args...] CMD: one hyperfine invocation, JSON kept.
 hf() {
   local n=$1 sc=$2 pass=$3 runs=$4; shift 4
@@ -141,6 +170,25 @@ order() {
   if (( $1 % 2 == 0 )); then printf '%s\n' "${names[@]}"; else printf '%s\n' "${names[@]}" | tac; fi
 }
 say() { echo "bench: $*" >&2; }
+# load WHAT: the load average now, in RES/load.txt (reported with the results).
+load() { echo "$1 $(date -u +%H:%M:%S) $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RES/load.txt"; }
+# verify NAME TEMPLATE: the runtime runs TEMPLATE (a "verify" config: echo, then its
+# /proc/self/cgroup) in the foreground; it must print "bench-ran" and a cgroup ending in its id.
+verify() {
+  local n=$1 t=$2 d out id
+  d=$(workdir "$n" "vfy-$t" "$t")
+  "$DRV" next "$d"
+  id=$(cat "$d/id")
+  out=$(in_view "$n" timeout 60 "${path[$n]}" --root "$(root "$n")" run --bundle "$d/cur" "$id" </dev/null 2>&1) || true
+  in_view "$n" "${path[$n]}" --root "$(root "$n")" delete --force "$id" >/dev/null 2>&1 || true
+  mkdir -p "$RES/verify"
+  if [[ $out == *bench-ran* ]] && grep -q "/husk-bench/$id\$" <<<"$out"; then
+    echo "ok" >"$RES/verify/$t-$n.txt"
+  else
+    echo "bench: $n did not run $t (output: $(head -c 300 <<<"$out"))" >&2
+    exit 1
+  fi
+}
 
 # Warm-up: page cache, dentries, the first cgroups.
 for n in "${names[@]}"; do
@@ -150,6 +198,7 @@ done
 
 if want lifecycle; then
   say "lifecycle"
+  load lifecycle
   for p in $(seq 0 $((PASSES - 1))); do
     for n in $(order "$p"); do
       d=$(workdir "$n" lc true)
@@ -159,6 +208,7 @@ if want lifecycle; then
 fi
 if want run; then
   say "run"
+  load run
   for p in $(seq 0 $((PASSES - 1))); do
     for n in $(order "$p"); do
       d=$(workdir "$n" run true)
@@ -168,6 +218,7 @@ if want run; then
 fi
 if want exec; then
   say "exec"
+  load exec
   for n in "${names[@]}"; do
     d=$(workdir "$n" sleeper sleep)
     "$DRV" next "$d"
@@ -182,6 +233,7 @@ if want exec; then
 fi
 if want list; then
   say "list"
+  load list
   for p in $(seq 0 $((PASSES - 1))); do
     for n in $(order "$p"); do
       mkdir -p "$W/empty/$n"
@@ -191,6 +243,7 @@ if want list; then
 fi
 if want throughput; then
   say "throughput"
+  load throughput
   for p in $(seq 0 $((TP_PASSES - 1))); do
     for n in $(order "$p"); do
       d=$(workdir "$n" tp true)
@@ -200,6 +253,7 @@ if want throughput; then
 fi
 if want create_rss; then
   say "create_rss"
+  load create_rss
   for p in $(seq 0 $((RSS_RUNS - 1))); do
     for n in $(order "$p"); do
       d=$(workdir "$n" rss true)
@@ -224,11 +278,152 @@ if want checks; then
   done
 fi
 
+REAL="podman cri"
+if want real; then
+  say "real configs: verify, lifecycle steps"
+  load real
+  for cfg in $REAL; do
+    for n in "${names[@]}"; do verify "$n" "$cfg-verify"; done
+    for p in $(seq 0 $((PASSES - 1))); do
+      for n in $(order "$p"); do
+        d=$(workdir "$n" "real-$cfg" "$cfg-true")
+        mkdir -p "$RES/real/$cfg"
+        for _ in $(seq "$RUNS"); do
+          "$DRV" next "$d"
+          in_view "$n" "$DRV" phases "${path[$n]}" "$(root "$n")" "$d" >>"$RES/real/$cfg/$n.txt"
+        done
+      done
+    done
+  done
+fi
+if want real_exec; then
+  say "real configs: exec"
+  load real_exec
+  for cfg in $REAL; do
+    for n in "${names[@]}"; do
+      d=$(workdir "$n" "rsleeper-$cfg" "$cfg-sleep")
+      "$DRV" next "$d"
+      in_view "$n" "${path[$n]}" --root "$(root "$n")" run --detach --bundle "$d/cur" "hb-rsleeper-$cfg-$n" </dev/null >/dev/null
+    done
+    for p in $(seq 0 $((PASSES - 1))); do
+      for n in $(order "$p"); do
+        hf "$n" "exec_$cfg" "$p" "$RUNS" --warmup 1 "${path[$n]} --root $(root "$n") exec hb-rsleeper-$cfg-$n /bin/true"
+      done
+    done
+    for n in "${names[@]}"; do in_view "$n" "${path[$n]}" --root "$(root "$n")" delete --force "hb-rsleeper-$cfg-$n"; done
+  done
+fi
+if want real_tp; then
+  say "real configs: throughput"
+  load real_tp
+  for par in 2 8; do
+    for p in $(seq 0 $((TP_PASSES - 1))); do
+      for n in $(order "$p"); do
+        d=$(workdir "$n" "rtp$par" podman-true)
+        hf "$n" "tp_podman_w$par" "$p" 1 --prepare "$DRV next-many $d $TP_N" "$DRV throughput ${path[$n]} $(root "$n") $d $TP_N $par"
+      done
+    done
+  done
+  echo "$TP_N" >"$RES/tp_n.txt"
+fi
+if want real_rss; then
+  say "real configs: create RSS"
+  load real_rss
+  mkdir -p "$RES/rss_podman"
+  for p in $(seq 0 $((RSS_RUNS - 1))); do
+    for n in $(order "$p"); do
+      d=$(workdir "$n" rrss podman-true)
+      "$DRV" next "$d"
+      in_view "$n" "$DRV" rss "${path[$n]}" "$(root "$n")" "$d" >>"$RES/rss_podman/$n.txt"
+    done
+  done
+fi
+if want scale; then
+  say "scale: $SCALE_LEVELS containers"
+  meminfo() { awk '/^(Slab|KernelStack|PageTables|Percpu|MemAvailable):/ {printf "%s %s ", $1, $2} END {print ""}' /proc/meminfo; }
+  prev=0
+  for lvl in $SCALE_LEVELS; do
+    load "scale-$lvl-populate"
+    for n in "${names[@]}"; do
+      d=$W/w/scale-$n
+      mkdir -p "$d" "$RES/scale/objects"
+      cp "$W/podman-sleep.json" "$d/template.json"
+      echo "$(meminfo)" >"$RES/scale/objects/meminfo-$n-$lvl-before.txt"
+      echo "$lvl" >"$d/populated"
+      in_view "$n" "$DRV" populate "${path[$n]}" "$(root "$n")" "$d" "$prev" "$lvl" 4 ||
+        { say "$n: populating $lvl containers failed"; exit 1; }
+      sync
+      echo "$(meminfo)" >"$RES/scale/objects/meminfo-$n-$lvl-after.txt"
+    done
+    # Every container of every runtime is up and in its cgroup (drv checked each at create),
+    # and the runtime itself lists it as running.
+    for n in "${names[@]}"; do
+      got=$(in_view "$n" "${path[$n]}" --root "$(root "$n")" list -q | grep -c "^scale-$n-" || true)
+      running=$(in_view "$n" "${path[$n]}" --root "$(root "$n")" list | grep -c " running " || true)
+      [ "$got" = "$lvl" ] && [ "$running" -ge "$lvl" ] ||
+        { say "$n lists $got containers ($running running), want $lvl"; exit 1; }
+    done
+    load "scale-$lvl-measure"
+    for p in $(seq 0 $((SCALE_PASSES - 1))); do
+      for n in $(order "$p"); do
+        r=$(root "$n") rt=${path[$n]} o=$RES/scale/$lvl
+        mkdir -p "$o"/{list,state,ps,exec,kill,create}
+        id=scale-$n-0
+        in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" list >>"$o/list/$n.txt"
+        in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" state "$id" >>"$o/state/$n.txt"
+        in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" ps --format json "$id" >>"$o/ps/$n.txt"
+        in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" exec "$id" /bin/true >>"$o/exec/$n.txt"
+        in_view "$n" "$DRV" time "$SCALE_RUNS" "$rt" --root "$r" kill "$id" CONT >>"$o/kill/$n.txt"
+        d=$(workdir "$n" "scr$lvl" podman-sleep)
+        for _ in $(seq "$SCALE_RUNS"); do
+          "$DRV" next "$d"
+          in_view "$n" "$DRV" tcreate "$rt" "$r" "$d" >>"$o/create/$n.txt"
+        done
+      done
+    done
+    # The host side per container at this level: state dir, processes, namespaces, mounts, cgroups.
+    for n in "${names[@]}"; do
+      /usr/bin/python3 hack/bench/objects.py "$(root "$n")" "$W/w/scale-$n" "$n" "$lvl" >"$RES/scale/objects/$n-$lvl.json"
+    done
+    prev=$lvl
+  done
+  load scale-end
+  for n in "${names[@]}"; do
+    d=$W/w/scale-$n
+    in_view "$n" "$DRV" depopulate "${path[$n]}" "$(root "$n")" "$d" 0 "$prev" 4
+    rm -f "$d/populated"
+  done
+fi
+if want phases && [ -n "${path[husk]:-}" ]; then
+  say "husk --debug phases (podman config)"
+  load phases
+  mkdir -p "$RES/phases"
+  d=$(workdir husk phases podman-true)
+  for _ in $(seq "$PHASE_RUNS"); do
+    "$DRV" next "$d"
+    id=$(cat "$d/id") r=$(root husk)
+    { "${path[husk]}" --debug --root "$r" create --bundle "$d/cur" "$id"
+      "${path[husk]}" --debug --root "$r" start "$id"
+      sleep 0.05
+      "${path[husk]}" --debug --root "$r" delete --force "$id"; } </dev/null 2>>"$RES/phases/lifecycle.log" >/dev/null
+  done
+  d=$(workdir husk phsleeper podman-sleep)
+  "$DRV" next "$d"
+  "${path[husk]}" --root "$(root husk)" run --detach --bundle "$d/cur" hb-phsleeper </dev/null >/dev/null
+  for _ in $(seq "$PHASE_RUNS"); do
+    "${path[husk]}" --debug --root "$(root husk)" exec hb-phsleeper /bin/true </dev/null 2>>"$RES/phases/exec.log" >/dev/null
+  done
+  "${path[husk]}" --root "$(root husk)" delete --force hb-phsleeper
+fi
+load end
+
 # Machine and versions, then the report.
 {
   echo "{\"date\": \"$(date -u '+%Y-%m-%d %H:%M UTC')\", \"kernel\": \"$(uname -r)\", \"cpus\": $(nproc),"
   echo " \"cpu_model\": \"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)\","
   echo " \"loadavg\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"passes\": $PASSES, \"runs\": $RUNS,"
+  echo " \"tp_passes\": $TP_PASSES, \"tp_n\": $TP_N, \"rss_runs\": $RSS_RUNS, \"scale_levels\": \"$SCALE_LEVELS\","
+  echo " \"scale_passes\": $SCALE_PASSES, \"scale_runs\": $SCALE_RUNS, \"phase_runs\": $PHASE_RUNS,"
   echo " \"hyperfine\": \"$(hyperfine --version)\", \"order\": \"$(IFS=,; echo "${names[*]}")\", \"versions\": {"
   sep=""
   for n in "${names[@]}"; do
@@ -241,6 +436,6 @@ if [ -n "${NO_DOC:-}" ]; then
   /usr/bin/python3 hack/bench/report.py "$RES"
 else
   /usr/bin/python3 hack/bench/report.py "$RES" --doc docs/benchmarks.md --json docs/bench-results.json \
-    --chart docs/bench-ratios.png
-  echo "wrote docs/benchmarks.md, docs/bench-results.json, docs/bench-ratios.png"
+    --chart docs/bench-ratios.png --scale-chart docs/bench-scale.png
+  echo "wrote docs/benchmarks.md, docs/bench-results.json, docs/bench-ratios.png, docs/bench-scale.png"
 fi

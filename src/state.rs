@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -221,6 +222,12 @@ fn open_dir(path: &Path) -> Result<File> {
 /// Read a container's state without taking its lock (for `state` and `list`): the file is
 /// only ever replaced by rename, so a reader sees a whole old or a whole new version.
 pub fn read_state(dir: &Path) -> Result<State> {
+    let (p, data) = read_state_file(dir)?;
+    serde_json::from_slice(&data).map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display())))
+}
+
+/// The bytes of `<dir>/state.json` (never through a link), with its path.
+fn read_state_file(dir: &Path) -> Result<(PathBuf, Vec<u8>)> {
     let p = dir.join(STATE_FILE);
     let read = || -> std::io::Result<Vec<u8>> {
         let mut f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&p)?;
@@ -228,17 +235,13 @@ pub fn read_state(dir: &Path) -> Result<State> {
         std::io::Read::read_to_end(&mut f, &mut d)?;
         Ok(d)
     };
-    let data = match read() {
-        Ok(d) => d,
+    match read() {
+        Ok(d) => Ok((p, d)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::not_found(format!(
-                "reading {}: container is still being created or was removed",
-                p.display()
-            )));
+            Err(Error::not_found(format!("reading {}: container is still being created or was removed", p.display())))
         }
-        Err(e) => return Err(Error::io(e, format!("reading {}", p.display()))),
-    };
-    serde_json::from_slice(&data).map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display())))
+        Err(e) => Err(Error::io(e, format!("reading {}", p.display()))),
+    }
 }
 
 /// Write `data` to `path` atomically: temp file in the same directory, rename. No fsync (as
@@ -269,6 +272,24 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A small file (procfs, cgroupfs) in one read of a 1 KiB buffer: open, read, close, where
+/// `fs::read_to_string` adds a statx and a read to see the end. A longer file is read whole.
+pub fn read_small(path: &Path) -> std::io::Result<String> {
+    read_small_file(fs::OpenOptions::new().read(true).custom_flags(libc::O_CLOEXEC).open(path)?)
+}
+
+/// [`read_small`] of an open file.
+pub fn read_small_file(mut f: File) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 1024];
+    let n = f.read(&mut buf)?;
+    let mut data = buf[..n].to_vec();
+    if n == buf.len() {
+        f.read_to_end(&mut data)?;
+    }
+    String::from_utf8(data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// Liveness of a process as recorded: its state letter and start time from /proc/PID/stat.
 pub fn proc_start_time(pid: Pid) -> Option<(char, u64)> {
     let data = fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
@@ -296,52 +317,258 @@ fn parse_stat_flags(data: &str) -> Option<(char, u64, u64)> {
     Some((state, flags, start))
 }
 
-impl State {
-    /// Whether the recorded init is still alive (same pid and start time, not a zombie, not
-    /// exiting: the init of a pid namespace stays in do_exit until every process of the
-    /// namespace is reaped, which may be by a reaper that is slow or busy; it has left its
-    /// cgroup by then and runs nothing).
-    pub fn init_alive(&self) -> bool {
-        if self.pid <= 0 {
-            return false;
+/// Whether the recorded init is still alive (same pid and start time, not a zombie, not
+/// exiting: the init of a pid namespace stays in do_exit until every process of the namespace
+/// is reaped, which may be by a reaper that is slow or busy; it has left its cgroup by then and
+/// runs nothing).
+fn init_alive(pid: i32, init_start_time: u64) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    read_small(Path::new(&format!("/proc/{pid}/stat"))).is_ok_and(|data| stat_alive(&data, init_start_time))
+}
+
+/// Whether /proc/PID/stat's `data` is of the recorded process, alive (not a zombie, not exiting).
+fn stat_alive(data: &str, init_start_time: u64) -> bool {
+    match parse_stat_flags(data) {
+        Some((st, flags, start)) => start == init_start_time && st != 'Z' && st != 'X' && flags & PF_EXITING == 0,
+        None => false,
+    }
+}
+
+/// The derived status: stopped unless init lives; paused while the cgroup is frozen (a created
+/// container can be paused too, as with runc); created until `start` removed the fifo.
+fn derive_status(alive: bool, frozen: impl FnOnce() -> bool, fifo: impl FnOnce() -> bool) -> Status {
+    if !alive {
+        return Status::Stopped;
+    }
+    if frozen() {
+        return Status::Paused;
+    }
+    if fifo() {
+        return Status::Created;
+    }
+    Status::Running
+}
+
+/// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at pid 0
+/// is `creating` while its create holds the container's lock, and `stopped` once that create is
+/// gone (killed: `delete --force` cleans it up).
+fn derive_status_unlocked(
+    pid: i32,
+    dir: &Path,
+    alive: impl FnOnce() -> bool,
+    frozen: impl FnOnce() -> bool,
+    fifo: impl FnOnce() -> bool,
+) -> Status {
+    if pid <= 0 {
+        let busy = open_dir(dir).is_ok_and(|f| match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+            Ok(_) => false,
+            Err((_, e)) => e == Errno::EWOULDBLOCK,
+        });
+        return if busy { Status::Creating } else { Status::Stopped };
+    }
+    derive_status(alive(), frozen, fifo)
+}
+
+/// The state root and /proc, opened once by a reader of many containers (`list`): each
+/// container's files are then opened relative to them (openat), so a container costs the
+/// lookup of its own path components only, not of the root's and /proc's again (path walks
+/// through procfs and cgroupfs, revalidated per component, were most of list's kernel time).
+pub struct StateRoot {
+    root: File,
+    proc: Option<File>,
+}
+
+impl StateRoot {
+    pub fn open(root: &Path) -> std::io::Result<Self> {
+        Ok(StateRoot { root: open_dir_file(root)?, proc: open_dir_file(Path::new("/proc")).ok() })
+    }
+
+    /// The summary of container `id` (its directory is `dir`, for messages and the lock).
+    pub fn summary(&self, id: &str, dir: &Path) -> Result<StateSummary> {
+        let p = dir.join(STATE_FILE);
+        read_summary_from(open_at(&self.root, &format!("{id}/{STATE_FILE}")), &p)
+    }
+
+    /// [`State::status_unlocked`] of a summary read through this root.
+    pub fn status(&self, st: &StateSummary, dir: &Path, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
+        let fifo = || {
+            // The fifo of this directory (whatever id its state.json claims).
+            let Some(name) = dir.file_name().and_then(|n| n.to_str()) else { return dir.join(EXEC_FIFO).exists() };
+            let rel = format!("{name}/{EXEC_FIFO}");
+            nix::sys::stat::fstatat(Some(self.root.as_raw_fd()), rel.as_str(), nix::fcntl::AtFlags::empty()).is_ok()
+        };
+        if st.pid <= 0 {
+            return derive_status_unlocked(st.pid, dir, || false, || false, || false);
         }
-        let Ok(data) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else { return false };
-        match parse_stat_flags(&data) {
-            Some((st, flags, start)) => {
-                start == self.init_start_time && st != 'Z' && st != 'X' && flags & PF_EXITING == 0
+        // The init's state letter, if it is the recorded process and alive.
+        let data = match &self.proc {
+            Some(proc) => open_at(proc, &format!("{}/stat", st.pid)).and_then(read_small_file),
+            None => read_small(Path::new(&format!("/proc/{}/stat", st.pid))),
+        };
+        let letter = data.ok().filter(|d| stat_alive(d, st.init_start_time)).and_then(|d| parse_stat(&d)).map(|s| s.0);
+        derive_status(letter.is_some(), || frozen.is_frozen_with_init(&st.cgroup, letter.unwrap_or('D')), fifo)
+    }
+}
+
+fn open_dir_file(path: &Path) -> std::io::Result<File> {
+    fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC).open(path)
+}
+
+/// `rel` opened read-only relative to the directory `dir` (a link as the last component is
+/// refused, as with O_NOFOLLOW on the whole path).
+pub(crate) fn open_at(dir: &File, rel: &str) -> std::io::Result<File> {
+    use std::os::fd::AsFd;
+    let c = std::ffi::CString::new(rel).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    crate::sys::fs::openat2(dir.as_fd(), &c, libc::O_RDONLY | libc::O_NOFOLLOW, 0, 0)
+        .map(File::from)
+        .map_err(std::io::Error::from)
+}
+
+/// What `state` and `list` need of a state.json: everything but the container's config, which
+/// serde skips without building it. With a real caller's config (podman's seccomp profile alone
+/// is ~12 KB of JSON and ~450 syscall names) decoding the whole `State` was most of `list`'s
+/// per-container cost; runc's list likewise reads only its state.json's top-level fields.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateSummary {
+    pub id: String,
+    pub pid: i32,
+    pub init_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub cgroup: CgroupConfig,
+}
+
+/// [`StateSummary`] of the container in `dir` (unlocked, as [`read_state`]).
+///
+/// `State` is written compact with `config` after every field of the summary, so the summary is
+/// usually all in the file's first 4 KiB: that prefix, up to the top-level `,"config":` and closed
+/// with `}`, is decoded alone, and the config (most of the file) is neither read nor scanned.
+/// Anything else (a bigger head, an older layout, a corrupt file) goes the whole way: the rest of
+/// the file is read and decoded with the config skipped.
+pub fn read_state_summary(dir: &Path) -> Result<StateSummary> {
+    let p = dir.join(STATE_FILE);
+    let f = fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&p);
+    read_summary_from(f, &p)
+}
+
+/// [`read_state_summary`] of the opened state file `p`.
+fn read_summary_from(f: std::io::Result<File>, p: &Path) -> Result<StateSummary> {
+    let res = (|| -> std::io::Result<Result<StateSummary>> {
+        let mut f = f?;
+        let mut data = vec![0u8; HEAD];
+        let mut n = 0;
+        while n < HEAD {
+            match std::io::Read::read(&mut f, &mut data[n..])? {
+                0 => break,
+                k => n += k,
             }
-            None => false,
         }
+        data.truncate(n);
+        if let Some(head) = summary_head(&data) {
+            if let Ok(s) = serde_json::from_slice(&head) {
+                return Ok(Ok(s));
+            }
+        }
+        if n == HEAD {
+            std::io::Read::read_to_end(&mut f, &mut data)?;
+        }
+        Ok(serde_json::from_slice(&data)
+            .map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display()))))
+    })();
+    match res {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Error::not_found(format!("reading {}: container is still being created or was removed", p.display())))
+        }
+        Err(e) => Err(Error::io(e, format!("reading {}", p.display()))),
+    }
+}
+
+/// How much of a state.json [`read_state_summary`] reads first.
+const HEAD: usize = 4096;
+
+/// The top-level fields of a compact state.json before its `"config"`, as an object of their
+/// own (`{...}`); None when there is no `,"config":` in `data`. A `,"config":` can only be a key
+/// (inside a string its quotes would be escaped); if the first one is a nested object's key (an
+/// annotation named "config"), the prefix leaves the outer object unclosed and fails to decode,
+/// so a wrong cut is never taken for a summary.
+fn summary_head(data: &[u8]) -> Option<Vec<u8>> {
+    let text = match std::str::from_utf8(data) {
+        Ok(t) => t,
+        // The 4 KiB cut may split a character: what comes before it.
+        Err(e) => std::str::from_utf8(&data[..e.valid_up_to()]).ok()?,
+    };
+    let at = text.find(",\"config\":")?;
+    let mut head = Vec::with_capacity(at + 1);
+    head.extend_from_slice(&data[..at]);
+    head.push(b'}');
+    Some(head)
+}
+
+impl StateSummary {
+    /// [`State::status_unlocked`], the frozen check through `frozen` (one host layout read for
+    /// a whole `list`).
+    pub fn status_unlocked(&self, dir: &Path, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
+        derive_status_unlocked(
+            self.pid,
+            dir,
+            || init_alive(self.pid, self.init_start_time),
+            || frozen.is_frozen(&self.cgroup),
+            || dir.join(EXEC_FIFO).exists(),
+        )
+    }
+
+    /// [`State::oci_state`] of the summary.
+    pub fn oci_state(&self, status: Status, owner: String) -> OciState<'_> {
+        OciState {
+            oci_version: crate::OCI_SPEC_VERSION,
+            id: &self.id,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status: status.as_str(),
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: self.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            owner,
+        }
+    }
+}
+
+impl State {
+    /// Whether the recorded init is still alive (see [`init_alive`]).
+    pub fn init_alive(&self) -> bool {
+        init_alive(self.pid, self.init_start_time)
     }
 
     /// The derived status: stopped unless init lives; paused while the cgroup is frozen (a
     /// created container can be paused too, as with runc); created until `start` removed the
     /// fifo.
     pub fn status(&self, dir: &Path) -> Status {
-        if !self.init_alive() {
-            return Status::Stopped;
-        }
-        if crate::cgroups::is_frozen(&self.cgroup) {
-            return Status::Paused;
-        }
-        if dir.join(EXEC_FIFO).exists() {
-            return Status::Created;
-        }
-        Status::Running
+        self.status_with(dir, || crate::cgroups::is_frozen(&self.cgroup))
+    }
+
+    /// [`State::status`] with the frozen check given (a caller that has the cgroup open).
+    pub fn status_with(&self, dir: &Path, frozen: impl FnOnce() -> bool) -> Status {
+        derive_status(self.init_alive(), frozen, || dir.join(EXEC_FIFO).exists())
     }
 
     /// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at
     /// pid 0 is `creating` while its create holds the container's lock, and `stopped` once
     /// that create is gone (killed: `delete --force` cleans it up).
     pub fn status_unlocked(&self, dir: &Path) -> Status {
-        if self.pid <= 0 {
-            let busy = open_dir(dir).is_ok_and(|f| match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
-                Ok(_) => false,
-                Err((_, e)) => e == Errno::EWOULDBLOCK,
-            });
-            return if busy { Status::Creating } else { Status::Stopped };
-        }
-        self.status(dir)
+        derive_status_unlocked(
+            self.pid,
+            dir,
+            || self.init_alive(),
+            || crate::cgroups::is_frozen(&self.cgroup),
+            || dir.join(EXEC_FIFO).exists(),
+        )
     }
 
     /// The OCI state (runtime.md "State") with runc's extra fields, as `state` and `list -f json`
@@ -504,6 +731,46 @@ mod tests {
         .unwrap();
         st.annotations = annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         st
+    }
+
+    #[test]
+    fn summary_reads_the_head_and_falls_back_whole() {
+        let root = std::env::temp_dir().join(format!("husk-state-summary-{}", std::process::id()));
+        let check = |st: &State| {
+            let d = StateDir::create(&root, "c1").unwrap();
+            d.save(st).unwrap();
+            let s = read_state_summary(d.path()).unwrap();
+            assert_eq!(
+                (s.id.as_str(), s.pid, &s.bundle, &s.annotations),
+                (st.id.as_str(), st.pid, &st.bundle, &st.annotations)
+            );
+            assert_eq!(s.cgroup.path, st.cgroup.path);
+            d.remove().unwrap();
+        };
+        // The plain case: cut at the top-level "config".
+        let st = sample(&[("a", "b")]);
+        let data = serde_json::to_vec(&st).unwrap();
+        let head = summary_head(&data).unwrap();
+        assert!(
+            head.len() < data.len() && !head.windows(8).any(|w| w == b"\"config\""),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        assert!(serde_json::from_slice::<StateSummary>(&head).is_ok());
+        check(&st);
+        // An annotation named "config" cuts too early: that prefix does not decode, the whole does.
+        let st = sample(&[("a", "b"), ("config", "x"), ("z", "\",\"config\":")]);
+        check(&st);
+        // A head longer than the first read (big annotations), and a multi-byte character at the cut.
+        let st = sample(&[("big", &"é".repeat(5000))]);
+        check(&st);
+        // Corrupt: an error naming the file, not a panic.
+        let d = StateDir::create(&root, "c1").unwrap();
+        fs::write(d.path().join(STATE_FILE), b"{\"id\": \"c1\", \"config\": {").unwrap();
+        let e = read_state_summary(d.path()).err().unwrap();
+        assert!(e.to_string().contains("decoding"), "{e}");
+        d.remove().unwrap();
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Freezing and thawing (pause/resume, and signalling with forks held still): v1 freezer.state,
 //! v2 cgroup.freeze through libcgroups; the cheap frozen check `state` uses.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use libcgroups::common::{CgroupManager, FreezerState};
 
 use super::files::{read_trimmed, write_file};
+use super::mounts::{is_cgroup2_root, parse_mountinfo};
 use super::{lib_err, under, Backend, Cgroup, CgroupConfig, CGROUP_ROOT, THAW_TIMEOUT};
 use crate::error::{Context, Error, Kind, Result};
 
@@ -70,10 +72,81 @@ impl Cgroup {
 /// Whether the container's cgroup is frozen (paused), for `state`: cheap, and false when it
 /// cannot tell (cgroup gone, no freezer). No D-Bus round trip with the systemd driver.
 pub fn is_frozen(cfg: &CgroupConfig) -> bool {
-    if cfg.systemd {
-        return v2_frozen(&under(Path::new(CGROUP_ROOT), &cfg.fs_path())).unwrap_or(false);
+    FrozenCheck::default().is_frozen(cfg)
+}
+
+/// The frozen check of many containers (`list`): the host's cgroup layout (a statfs of
+/// /sys/fs/cgroup and, on v1, /proc/self/mountinfo parsed) is read on the first container that
+/// needs it and kept for the others, instead of a whole [`Cgroup::open`] per container; then
+/// one small read per container (freezer.state or cgroup.events), as runc's list does.
+#[derive(Default)]
+pub struct FrozenCheck {
+    /// None until needed; Some(None) when the layout could not be read.
+    layout: Option<Option<Layout>>,
+}
+
+enum Layout {
+    Unified,
+    /// The v1 freezer hierarchy: its key and its mount point, open (None: not mounted).
+    V1Freezer(Option<(String, std::fs::File)>),
+}
+
+impl FrozenCheck {
+    pub fn is_frozen(&mut self, cfg: &CgroupConfig) -> bool {
+        self.is_frozen_with_init(cfg, 'D')
     }
-    Cgroup::open(cfg).and_then(|c| c.is_frozen()).unwrap_or(false)
+
+    /// [`FrozenCheck::is_frozen`] knowing the state letter of the container's init
+    /// (/proc/PID/stat). A v1 cgroup is FROZEN only once every task in it is frozen, and a task
+    /// frozen by the v1 freezer shows as 'D' (uninterruptible): an init in any other state means
+    /// its cgroup is not FROZEN, and the freezer.state read is skipped (one kernfs open and read
+    /// per running container in `list`). cgroup v2 freezes tasks in a signal trap ('S'), so there
+    /// the file is always read.
+    pub fn is_frozen_with_init(&mut self, cfg: &CgroupConfig, init_state: char) -> bool {
+        if cfg.rootless_none.is_some() {
+            return false;
+        }
+        if cfg.systemd {
+            return v2_frozen(&under(Path::new(CGROUP_ROOT), &cfg.fs_path())).unwrap_or(false);
+        }
+        let layout = self.layout.get_or_insert_with(|| {
+            if is_cgroup2_root().ok()? {
+                return Some(Layout::Unified);
+            }
+            let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+            let freezer = parse_mountinfo(&text)
+                .v1
+                .into_iter()
+                .find(|(_, ctrls, _)| ctrls.iter().any(|c| c == "freezer"))
+                .and_then(|(key, _, mount)| {
+                    let dir = std::fs::OpenOptions::new()
+                        .read(true)
+                        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                        .open(mount)
+                        .ok()?;
+                    Some((key, dir))
+                });
+            Some(Layout::V1Freezer(freezer))
+        });
+        match layout {
+            None | Some(Layout::V1Freezer(None)) => false,
+            Some(Layout::Unified) => {
+                crate::state::read_small(&under(Path::new(CGROUP_ROOT), &cfg.path).join("cgroup.events"))
+                    .is_ok_and(|ev| ev.lines().any(|l| l.trim() == "frozen 1"))
+            }
+            Some(Layout::V1Freezer(Some(_))) if init_state != 'D' => false,
+            Some(Layout::V1Freezer(Some((key, mount)))) => {
+                // The freezer hierarchy's own path for this container (it may differ from cfg.path).
+                let rel = cfg.per_hierarchy.get(key).unwrap_or(&cfg.path);
+                let file = under(Path::new(""), rel).join("freezer.state");
+                file.to_str()
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+                    .and_then(|f| crate::state::open_at(mount, f))
+                    .and_then(crate::state::read_small_file)
+                    .is_ok_and(|s| s.trim() == "FROZEN")
+            }
+        }
+    }
 }
 
 /// Write FROZEN or THAWED to a v1 freezer.state and wait until it reads back so: a freeze can

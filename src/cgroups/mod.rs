@@ -58,7 +58,7 @@ use crate::error::{Context, Error, Kind, Result};
 
 pub use devices::device_rules;
 pub use files::open_cgroup_dir;
-pub use freezer::is_frozen;
+pub use freezer::{is_frozen, FrozenCheck};
 pub use path::CgroupConfig;
 
 use files::{all_pids, flat_keyed, remove_tree, write_file};

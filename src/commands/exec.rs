@@ -164,7 +164,15 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
     let ctx = || format!("exec in container {id}");
     let dir = StateDir::open(&cli.root, id)?;
     let st = dir.load()?;
-    let status = st.status(dir.path());
+    // One manager for the frozen check and the placement (each open reads /proc/self/mountinfo);
+    // opened for the check only if the init lives, as before.
+    let mut opened = None;
+    let status = st.status_with(dir.path(), || {
+        let cg = Cgroup::open(&st.cgroup);
+        let frozen = cg.as_ref().is_ok_and(|c| c.is_frozen().unwrap_or(false));
+        opened = Some(cg);
+        frozen
+    });
     match status {
         Status::Stopped | Status::Creating => {
             return Err(Error::bad_state(format!("cannot exec in a stopped container ({id})")));
@@ -193,7 +201,7 @@ pub fn exec(cli: &Cli, a: &ExecArgs) -> Result<i32> {
     // The container's oomScoreAdj, as runc's exec passes it in its bootstrap data.
     pplan.oom_score_adj = st.config.process().as_ref().and_then(|p| p.oom_score_adj());
     let plan = ExecPlan::new(Pid::from_raw(st.pid), pplan, st.hook_json(Status::Running)).with_context(ctx)?;
-    let cgroup = Cgroup::open(&st.cgroup).with_context(ctx)?;
+    let cgroup = opened.unwrap_or_else(|| Cgroup::open(&st.cgroup)).with_context(ctx)?;
     // The pty: to the caller's socket, or back to us for the foreground proxy.
     let (console, pty_back) = match (&a.console_socket, terminal) {
         (Some(p), _) => (Some(crate::console::connect_console_socket(p).with_context(ctx)?), None),

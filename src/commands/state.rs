@@ -2,7 +2,7 @@
 
 use crate::cli::Cli;
 use crate::error::{Error, Kind, Result};
-use crate::state::{read_state, validate_id};
+use crate::state::{read_state_summary, validate_id};
 
 pub fn state(cli: &Cli, id: &str) -> Result<()> {
     validate_id(id)?;
@@ -10,9 +10,10 @@ pub fn state(cli: &Cli, id: &str) -> Result<()> {
     if !dir.is_dir() {
         return Err(Error::not_found(format!("container {id} does not exist")));
     }
-    let st = read_state(&dir)?;
+    // Without decoding the config: `state` prints none of it.
+    let st = read_state_summary(&dir)?;
     // runc's `state` leaves owner empty (only `list` fills it in).
-    let json = st.oci_state(st.status_unlocked(&dir), String::new());
+    let json = st.oci_state(st.status_unlocked(&dir, &mut crate::cgroups::FrozenCheck::default()), String::new());
     let out =
         serde_json::to_string_pretty(&json).map_err(|e| Error::new(Kind::System, format!("encoding state: {e}")))?;
     println!("{out}");

@@ -61,7 +61,7 @@ pub fn exec_exposed(init: Pid, process: &Process) -> bool {
     if has_ptrace(process) {
         return true;
     }
-    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap_or_default();
+    let status = crate::state::read_small(std::path::Path::new(&format!("/proc/{init}/status"))).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("CapBnd:"))
