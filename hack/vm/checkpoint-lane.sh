@@ -4,7 +4,9 @@
 # needs, and drives each runtime given: a counting container (with a bind mount and the default
 # masked paths) checkpointed and restored continues its count; the restored container works with
 # state/exec/pause/resume/kill/delete and can be checkpointed again; --leave-running; restore under
-# a new id; pre-dump + dump --parent-path; a paused container. Then, reported only ("INFO" lines,
+# a new id; pre-dump + dump --parent-path; a paused container; a container with a terminal (console
+# socket: hack/vm/recvtty.c, built static here) restored with a new console socket and in the
+# foreground under script(1). Then, reported only ("INFO" lines,
 # not counted): a checkpoint of each runtime restored by the other, and podman's
 # `container checkpoint`/`restore` with --runtime set to the first runtime.
 # Prints PASS/FAIL per case and, per runtime, "N passed, M failed", and at the end
@@ -25,8 +27,19 @@ c["linux"]["cgroupsPath"] = "/ckpt-lane/base"
 c["mounts"].append({"destination": "/data", "type": "bind", "source": "/tmp/ckpt-data", "options": ["rbind", "rw"]})
 json.dump(c, open(p, "w"), indent=1)
 PY
+# the same with a terminal, writing its count on it too
+BT=$PWD/target/vm-ckpt-tty-bundle; RT=$PWD/target/vm-recvtty
+rm -rf "$BT"; cp -a "$B" "$BT"
+cc -static -O2 -o "$RT" hack/vm/recvtty.c || exit 1
+/usr/bin/python3 - "$BT/config.json" <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c["process"]["terminal"] = True
+c["process"]["args"] = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo tick$i; echo $i > /data/count; sleep 0.2; done"]
+json.dump(c, open(p, "w"), indent=1)
+PY
 cat > "$T" <<'TEST'
-B0=__BUNDLE__
+B0=__BUNDLE__; BT=__TTYBUNDLE__; RT=__RECVTTY__
 modprobe -a nf_tables unix_diag inet_diag tcp_diag udp_diag netlink_diag
 summary=""; first=""; rc0=1
 ok() { if eval "$2" >/dev/null 2>&1; then pass=$((pass+1)); echo "PASS $1"; else fail=$((fail+1)); echo "FAIL $1"; fi; }
@@ -38,6 +51,7 @@ pidof_ct() { $H --root $R state $1 2>/dev/null | sed -n 's/.*"pid": \([0-9]*\).*
 status() { $H --root $R state $1 2>/dev/null | sed -n 's/.*"status": "\([a-z]*\)".*/\1/p'; }
 advances() { a=$(count); sleep 1; [ "$(count)" -gt "$a" ]; }
 still() { a=$(count); sleep 1; [ "$(count)" -eq "$a" ]; }
+ticks() { grep -o 'tick[0-9]*' $1 2>/dev/null | tail -1 | tr -dc 0-9; }
 gone() { [ -z "$(status $1)" ] || [ "$(status $1)" = stopped ]; }
 echo "criu: $(criu --version | head -1); $(criu check 2>&1 | tail -1)"
 TEST
@@ -102,6 +116,27 @@ $H --root $R checkpoint --image-path $I/6 c6 >/dev/null 2>&1
 for i in $(seq 40); do [ "$(status c6)" = running ] && break; sleep 0.5; done
 info "$N: foreground restore, then a second checkpoint" '[ "$(status c6)" = running ] && $H --root $R checkpoint --image-path $I/6b --work-path $I/w6b c6 || { grep Error $I/w6r/restore.log $I/w6b/dump.log | tail -4; false; }'
 sleep 1; $H --root $R delete -f c6 >/dev/null 2>&1
+# a container with a terminal (console socket), a bind mount and masked paths
+rm -rf /tmp/ckpt-data /tmp/tty-$N-*; mkdir -p /tmp/ckpt-data
+bt=/tmp/b-$N-t1; rm -rf $bt; cp -a $BT $bt; sed -i "s|\"cgroupsPath\": *\"[^\"]*\"|\"cgroupsPath\": \"/ckpt-lane/$N-t1\"|" $bt/config.json
+$RT /tmp/tty-$N-s1 /tmp/tty-$N-o1 & r1=$!; sleep 0.3
+ok "tty: run -d --console-socket (output on the received master)" '$H --root $R run -d --console-socket /tmp/tty-$N-s1 --bundle $bt t1 </dev/null && sleep 2 && [ "$(ticks /tmp/tty-$N-o1)" -gt 0 ]'
+ok "tty: checkpoint (the old master hangs up)" '$H --root $R checkpoint --image-path $I/t1 --work-path $I/wt1 t1 && sleep 1 && ! kill -0 $r1'
+t1=$(ticks /tmp/tty-$N-o1)
+$RT /tmp/tty-$N-s2 /tmp/tty-$N-o2 & r2=$!; sleep 0.3
+ok "tty: restore -d --console-socket (a new socket)" '$H --root $R restore -d --console-socket /tmp/tty-$N-s2 --image-path $I/t1 --work-path $I/wt1r --bundle $bt t1 </dev/null && [ "$(status t1)" = running ]'
+ok "tty: output continues on the new master" 'sleep 2; [ "$(ticks /tmp/tty-$N-o2)" -gt "$t1" ] && [ "$(head -1 /tmp/tty-$N-o2 | tr -dc 0-9)" -eq $((t1+1)) ]'
+echo "tty: restored init's stdin $($H --root $R exec t1 readlink /proc/1/fd/0), new master's first line: $(head -1 /tmp/tty-$N-o2 | tr -d '\r'), last before: tick$t1"
+ok "tty: the restored init's stdin is a pty, /dev/console mounted" '$H --root $R exec t1 sh -c "[ -c /proc/1/fd/0 ] && readlink /proc/1/fd/0 | grep -q ^/dev/pts/ && [ -c /dev/console ] && grep -q \" /dev/console \" /proc/self/mountinfo"'
+ok "tty: bind mount and masked path restored" 'advances && [ -z "$($H --root $R exec t1 cat /proc/kcore)" ]'
+ok "tty: checkpoint the restored container" '$H --root $R checkpoint --image-path $I/t2 --work-path $I/wt2 t1 && sleep 1 && ! kill -0 $r2'
+t2=$(count)
+(sleep 30 | script -qfec "$H --root $R restore --image-path $I/t2 --work-path $I/wt2r --bundle $bt t1" /tmp/tty-$N-o3 >/dev/null 2>&1; echo $? > /tmp/tty-$N-rc) &
+for i in $(seq 40); do [ "$(status t1)" = running ] && break; sleep 0.5; done
+ok "tty: foreground restore (under a terminal): output on our stdout" 'sleep 2; [ "$(ticks /tmp/tty-$N-o3)" -gt "$t2" ]'
+$H --root $R kill t1 KILL; for i in $(seq 20); do [ -f /tmp/tty-$N-rc ] && break; sleep 0.5; done
+echo "tty: foreground restore exit $(cat /tmp/tty-$N-rc 2>/dev/null); its output: $(head -c 200 /tmp/tty-$N-o3 | tr '\r\n' '  ')"
+$H --root $R delete -f t1 >/dev/null 2>&1; kill $r1 $r2 2>/dev/null
 ok "nothing left: no containers, no lane cgroups" '[ -z "$($H --root $R list -q)" ] && [ -z "$(ls /sys/fs/cgroup/ckpt-lane 2>/dev/null | grep "^$N-")" ]'
 for f in $I/*/*.log; do grep -q "Error" $f && { echo "--- $f"; grep -E "Error" $f | tail -5; }; done
 mkdir -p __LOGS__/$N && cp -r $I __LOGS__/$N/ 2>/dev/null; rm -f __LOGS__/$N/*/*/*.img __LOGS__/$N/*/*/*.img.gz 2>/dev/null
@@ -131,10 +166,10 @@ $P rm -f pc >/dev/null 2>&1
 echo "$summary"; [ "$rc0" = 0 ]
 TEST
 L=$PWD/target/ckpt-logs; rm -rf "$L"
-sed -i "s|__BUNDLE__|$B|; s|__LOGS__|$L|g" "$T"
+sed -i "s|__BUNDLE__|$B|; s|__TTYBUNDLE__|$BT|; s|__RECVTTY__|$RT|; s|__LOGS__|$L|g" "$T"
 hack/vm/run.sh --systemd "sh $T"
 rc=$?
-rm -rf "$B" "$T"
+rm -rf "$B" "$BT" "$RT" "$T"
 # CRIU's logs stay in target/ckpt-logs only when the lane failed.
 [ "$rc" = 0 ] && rm -rf "$L"
 exit $rc

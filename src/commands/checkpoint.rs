@@ -26,15 +26,7 @@ pub fn checkpoint(cli: &Cli, a: &CheckpointArgs) -> Result<()> {
         return Err(Error::bad_state(format!("Container cannot be checkpointed in {} state", status.as_str())));
     }
     let ctx = || format!("checkpointing container {id}");
-    if st.config.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false) {
-        // The pty's master is outside the container: CRIU recreates such a pair only in its
-        // RPC mode ("orphan-pts-master"); husk drives the CLI (docs/checkpoint.md).
-        return Err(Error::invalid_spec(
-            "process.terminal: checkpointing a container with a terminal is not supported by husk (criu hands a \
-             restored pty master over RPC only)",
-        )
-        .context(ctx()));
-    }
+    let terminal = st.config.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let image = criu::image_dir(&a.common).with_context(ctx)?;
     let work =
         a.common.work_path.as_deref().map(criu::absolute).transpose().with_context(ctx)?.unwrap_or(image.clone());
@@ -81,9 +73,20 @@ pub fn checkpoint(cli: &Cli, a: &CheckpointArgs) -> Result<()> {
         let ext = externals::dump_externals(&st.config, &binds, &masked).with_context(ctx)?;
         criu::external_args(&ext, &mut args);
     }
+    // A terminal: the pty's master is held outside the container (the console socket's
+    // receiver), so its slave is an external tty for CRIU, and /dev/console (a bind of that
+    // slave) an external mount; restore supplies a new pty's slave for both.
+    let tty = if terminal { Some(externals::console_tty(st.pid).with_context(ctx)?) } else { None };
+    if let Some(key) = &tty {
+        args.extend(["--external".into(), key.into()]);
+        args.extend(["--external".into(), format!("mnt[/dev/console]:{}", externals::CONSOLE).into()]);
+    }
     criu::make_dir(&work, "work").with_context(ctx)?;
     if !a.pre_dump {
         externals::write_descriptors(&image, &descriptors).with_context(ctx)?;
+        if let Some(key) = &tty {
+            externals::write_tty_key(&image, key).with_context(ctx)?;
+        }
     }
     let what = if a.pre_dump { "pre-dump" } else { "dump" };
     criu.run(what, &args, &[], &work.join("dump.log"), &[]).with_context(ctx)?;

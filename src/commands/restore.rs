@@ -63,15 +63,7 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
         .with_context(ctx)?;
     let linux = spec.linux().as_ref().expect("validated");
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-    if terminal {
-        // CRIU hands the new pty master of a restored terminal over its RPC channel only
-        // ("orphan-pts-master"); husk drives the CLI (docs/checkpoint.md).
-        return Err(Error::invalid_spec(
-            "process.terminal: restoring a container with a terminal is not supported by husk (criu passes the new \
-             pty master over RPC only)",
-        )
-        .context(ctx()));
-    }
+    crate::console::check_terminal_args(terminal, a.console_socket.is_some(), a.detach).with_context(ctx)?;
     if cli.systemd_cgroup {
         return Err(Error::invalid_arg(
             "--systemd-cgroup: restore places the init with criu's --cgroup-root; a systemd scope needs its first \
@@ -97,6 +89,21 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
     let any_masked = linux.masked_paths().as_ref().is_some_and(|m| !m.is_empty());
     let descriptors = externals::read_descriptors(&image).with_context(ctx)?;
     let namespaces = externals::open_joined_ns(&spec).with_context(ctx)?;
+    // A terminal: a new pty pair (from the host's devpts); its slave stands in for the dumped
+    // console (an inherited fd for the external tty, and the source of /dev/console); the master
+    // goes to the console socket (-d) or is proxied to our stdio, as for run.
+    let console = if terminal {
+        let key = externals::read_tty_key(&image).with_context(ctx)?;
+        let sock =
+            a.console_socket.as_deref().map(crate::console::connect_console_socket).transpose().with_context(ctx)?;
+        let pty = crate::console::open_pty(None).with_context(ctx)?;
+        crate::sys::process::clear_cloexec(std::os::fd::AsRawFd::as_raw_fd(&pty.slave))
+            .map_err(|e| Error::sys(e, "passing the new pty's slave to criu"))
+            .with_context(ctx)?;
+        Some((key, sock, pty))
+    } else {
+        None
+    };
     let mut args: Vec<OsString> = vec!["restore".into()];
     args.extend(["-D".into(), image.clone().into(), "-W".into(), work.clone().into()]);
     args.extend(["-o".into(), "restore.log".into(), "-v4".into()]);
@@ -109,6 +116,11 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
     }
     for (fd, key) in &namespaces {
         args.extend(["--inherit-fd".into(), format!("fd[{}]:{key}", std::os::fd::AsRawFd::as_raw_fd(fd)).into()]);
+    }
+    if let Some((key, _, pty)) = &console {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&pty.slave);
+        args.extend(["--inherit-fd".into(), format!("fd[{fd}]:{key}").into()]);
+        args.extend(["--external".into(), format!("mnt[{}]:{}", externals::CONSOLE, pty.name).into()]);
     }
     args.push("--cgroup-root".into());
     args.push(cg_cfg.path.clone().into());
@@ -180,6 +192,10 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
     }
     criu.run("restore", &args, &env, &work.join("restore.log"), &cgroup.procs_files()).with_context(ctx)?;
     drop(namespaces);
+    let (master, sock) = match console {
+        Some((_, sock, pty)) => (Some((pty.master, pty.name)), sock),
+        None => (None, None),
+    };
     let pid = read_pid(&pidfile).with_context(ctx)?;
     adopt_tree(&cgroup, pid, &cg_cfg.fs_path()).with_context(ctx)?;
     let (_, start) = state::proc_start_time(pid)
@@ -201,11 +217,16 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
     cleanup.dir = None;
     drop(cleanup);
     if a.detach {
+        if let (Some((m, name)), Some(sock)) = (&master, &sock) {
+            use std::os::fd::AsFd;
+            crate::console::send_pty_master(sock.as_fd(), m.as_fd(), name)
+                .with_context(|| format!("{}: sending the pty master to the console socket", ctx()))?;
+        }
         return Ok(0);
     }
     drop(dir);
     let mask = crate::commands::run::block_forwarded()?;
-    let code = crate::commands::run::wait_foreground(mask, pid, None)?;
+    let code = crate::commands::run::wait_foreground(mask, pid, master.map(|(m, _)| m))?;
     match StateDir::open(&cli.root, id) {
         Ok(dir) => {
             crate::commands::delete::destroy(&st, Status::Stopped)

@@ -26,6 +26,9 @@ pub struct BindMount {
 /// The external name CRIU uses for masked files (runc's: every masked file is /dev/null).
 pub const MASKED: &str = "/dev/null";
 
+/// The external key of a terminal container's /dev/console mount (a bind of its pty slave).
+pub const CONSOLE: &str = "husk-console";
+
 /// Namespaces that stay external when the container joined them by path, with runc's keys.
 pub const EXTERNAL_NS: [(LinuxNamespaceType, &str, &str); 2] =
     [(LinuxNamespaceType::Network, "net", "extRootNetNS"), (LinuxNamespaceType::Pid, "pid", "extRootPidNS")];
@@ -151,6 +154,37 @@ pub fn open_joined_ns(spec: &Spec) -> Result<Vec<(std::os::fd::OwnedFd, &'static
         }
     }
     Ok(out)
+}
+
+/// The file in the image directory holding the console's external tty key (see [`console_tty`]).
+pub const TTY_KEY: &str = "husk-tty.key";
+
+/// The init's console (its fd 0, a pty slave of the container's devpts whose master is held
+/// outside the container) as CRIU's external tty key `tty[RDEV:DEV]` (hex, CRIU's format).
+pub fn console_tty(pid: i32) -> Result<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let p = format!("/proc/{pid}/fd/0");
+    let m = std::fs::metadata(&p).map_err(|e| Error::io(e, format!("stat of the init's terminal {p}")))?;
+    if !m.file_type().is_char_device() {
+        return Err(Error::new(
+            crate::Kind::System,
+            format!("process.terminal: the init's stdin {p} is not a terminal"),
+        ));
+    }
+    Ok(format!("tty[{:x}:{:x}]", m.rdev(), m.dev()))
+}
+
+pub fn write_tty_key(image_dir: &Path, key: &str) -> Result<()> {
+    let p = image_dir.join(TTY_KEY);
+    std::fs::write(&p, key).map_err(|e| Error::io(e, format!("writing {}", p.display())))
+}
+
+pub fn read_tty_key(image_dir: &Path) -> Result<String> {
+    let p = image_dir.join(TTY_KEY);
+    let key = std::fs::read_to_string(&p).map_err(|e| {
+        Error::io(e, format!("reading {} (a terminal container's checkpoint made by husk holds it)", p.display()))
+    })?;
+    Ok(key.trim().to_string())
 }
 
 /// The init's fds 0-2 as link targets ("pipe:[123]", "/dev/null"), for [`super::DESCRIPTORS`].
