@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
-use nix::sched::{setns, CloneFlags};
+use nix::sched::setns;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
@@ -209,21 +209,7 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
     let mut ph = crate::logging::Phases::start("exec");
     let (parent_ch, child_ch) = sync::pair()?;
     let birth = cgroup.birth_dir();
-    // Joining a pid namespace takes effect for children only, hence the second fork (stage 2).
-    // When we may (root), we join it here instead, for the fork below only: the process is
-    // then born in the container's pid namespace and there is no second fork (one fork, one
-    // wait and a copy-on-write round less per exec). Not with a time namespace (also
-    // for-children-only: stage 2 remains), nor when the join is refused (rootless): stage 2.
-    let own_pid_ns = pid_ns_for_fork(plan)?;
-    let stage2 = plan.stage2 && own_pid_ns.is_none();
-    let forked = super::fork_into(0, birth.as_ref()).context("forking the exec process");
-    if let (Some(ours), false) = (&own_pid_ns, matches!(forked, Ok((Forked::Child, _)))) {
-        // In husk (not the child): back to our own namespace for any later child or thread of
-        // ours (no thread can be made while pid_for_children differs from the active one). A
-        // child left waiting for Go sees the channel close and exits.
-        setns(ours.as_fd(), CloneFlags::CLONE_NEWPID).context("returning to husk's pid namespace")?;
-    }
-    let (forked, born_in_cgroup) = forked?;
+    let (forked, born_in_cgroup) = super::fork_into(0, birth.as_ref()).context("forking the exec process")?;
     let first = match forked {
         Forked::Child => {
             // Not the container's: the cgroup directory (close-on-exec anyway) and our lock.
@@ -231,7 +217,7 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
             let _ = nix::unistd::close(lock.as_raw_fd());
             drop(parent_ch);
             let ready = std::cell::Cell::new(false);
-            let err = match run(plan, stage2, &child_ch, console.as_ref(), &ready) {
+            let err = match run(plan, &child_ch, console.as_ref(), &ready) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -273,7 +259,7 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
         parent_ch.send(&Msg::Go)?;
         let mut proc_pid = first;
         // A second stage may speak before the first has sent its pid: see Stage2Gate.
-        let mut gate = sync::Stage2Gate::new(stage2);
+        let mut gate = sync::Stage2Gate::new(plan.stage2);
         loop {
             match gate.recv(&parent_ch)? {
                 Some(Msg::Stage2(p)) => {
@@ -300,33 +286,7 @@ pub fn spawn_exec(plan: &ExecPlan, cgroup: &Placement, console: Option<OwnedFd>,
     res
 }
 
-/// With the container's pid namespace joined (and no time namespace): our own pid namespace
-/// (to return to after the fork), having made the container's ours for children. None when
-/// there is none to join, a time namespace needs stage 2 anyway, or the join is refused.
-fn pid_ns_for_fork(plan: &ExecPlan) -> Result<Option<OwnedFd>> {
-    if !plan.stage2 || plan.joins.iter().any(|j| j.kind == LinuxNamespaceType::Time) {
-        return Ok(None);
-    }
-    let Some(pid) = plan.joins.iter().find(|j| j.kind == LinuxNamespaceType::Pid) else { return Ok(None) };
-    let ours = open("/proc/self/ns/pid", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map(own_fd)
-        .map_err(|e| Error::sys(e, "opening husk's pid namespace"))?;
-    match setns(pid.fd.as_fd(), CloneFlags::CLONE_NEWPID) {
-        Ok(()) => Ok(Some(ours)),
-        Err(e) => {
-            crate::logging::debug(&format!("joining {} before the fork: {e}; forking twice", pid.path.display()));
-            Ok(None)
-        }
-    }
-}
-
-fn run(
-    plan: &ExecPlan,
-    stage2: bool,
-    ch: &Channel,
-    console: Option<&OwnedFd>,
-    ready: &std::cell::Cell<bool>,
-) -> Result<Infallible> {
+fn run(plan: &ExecPlan, ch: &Channel, console: Option<&OwnedFd>, ready: &std::cell::Cell<bool>) -> Result<Infallible> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
     // Not dumpable while husk's image runs in the container's namespaces: container
     // processes cannot open /proc/PID/exe (the host binary) or our memory (CVE-2019-5736).
@@ -339,16 +299,12 @@ fn run(
             .map_err(|e| Error::io(e, format!("setting oom_score_adj to {adj}")))?;
     }
     for j in &plan.joins {
-        // Born in the container's pid namespace (see spawn_exec): nothing to join.
-        if j.kind == LinuxNamespaceType::Pid && plan.stage2 && !stage2 {
-            continue;
-        }
         setns(j.fd.as_fd(), j.flag).with_context(|| format!("joining {} namespace {}", j.kind, j.path.display()))?;
         if j.kind == LinuxNamespaceType::User {
             super::child::become_root_in_userns()?;
         }
     }
-    if stage2 {
+    if plan.stage2 {
         super::fork_stage2("into the container's pid namespace", &|pid| ch.send(&Msg::Stage2(pid.as_raw())))?;
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent death signal")?;
         nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
