@@ -192,21 +192,8 @@ fn date() -> String {
     let secs = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
     });
-    let (y, m, d) = civil(secs.div_euclid(86400));
+    let (y, m, d) = husk::logging::civil_from_days(secs.div_euclid(86400));
     format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// Escapes text for roff: backslashes, hyphens (as minus signs, for copy and paste and search),
@@ -412,9 +399,9 @@ mod tests {
 
     #[test]
     fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(19_723), (2024, 1, 1));
-        assert_eq!(civil(20_515), (2026, 3, 3));
+        assert_eq!(husk::logging::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(husk::logging::civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(husk::logging::civil_from_days(20_515), (2026, 3, 3));
     }
 
     #[test]
