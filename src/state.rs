@@ -541,6 +541,31 @@ impl StateSummary {
 }
 
 impl State {
+    /// A container's first record, as create and restore save it before anything else exists:
+    /// no init yet (pid 0), created now.
+    pub fn new_record(
+        spec: &oci_spec::runtime::Spec,
+        id: &str,
+        bundle: &Path,
+        rootfs: &Path,
+        cgroup: &crate::cgroups::CgroupConfig,
+        own_pid_ns: bool,
+    ) -> State {
+        State {
+            oci_version: spec.version().clone(),
+            id: id.to_string(),
+            pid: 0,
+            init_start_time: 0,
+            bundle: bundle.to_path_buf(),
+            rootfs: rootfs.to_path_buf(),
+            created: crate::logging::rfc3339_now(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup: cgroup.clone(),
+            own_pid_ns,
+            config: spec.clone(),
+        }
+    }
+
     /// Whether the recorded init is still alive (see [`init_alive`]).
     pub fn init_alive(&self) -> bool {
         init_alive(self.pid, self.init_start_time)

@@ -123,19 +123,7 @@ fn create_inner(
     let dir = StateDir::create(&cli.root, id)?;
     crate::fault::point("create:state-dir");
     let mut cleanup = Cleanup { dir: Some(&dir), cgroup: None, init: None };
-    let mut st = State {
-        oci_version: spec.version().clone(),
-        id: id.to_string(),
-        pid: 0,
-        init_start_time: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: crate::logging::rfc3339_now(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: cg_cfg.clone(),
-        own_pid_ns: plan.ns.own_pid_ns,
-        config: spec.clone(),
-    };
+    let mut st = State::new_record(&spec, id, &bundle, &rootfs, &cg_cfg, plan.ns.own_pid_ns);
     // Saved before anything else exists, so `delete --force` can clean up after a crash.
     dir.save(&st).with_context(ctx)?;
     ph.mark("state-dir");

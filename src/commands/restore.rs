@@ -146,21 +146,11 @@ pub fn restore(cli: &Cli, a: &RestoreArgs) -> Result<i32> {
     // From here on the system changes: everything is undone on error.
     let dir = StateDir::create(&cli.root, id)?;
     let mut cleanup = Cleanup { dir: Some(&dir), cgroup: None, mounted: None };
-    let mut st = State {
-        oci_version: spec.version().clone(),
-        id: id.to_string(),
-        pid: 0,
-        init_start_time: 0,
-        bundle: bundle.clone(),
-        rootfs: rootfs.clone(),
-        created: crate::logging::rfc3339_now(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        cgroup: cg_cfg.clone(),
-        own_pid_ns: spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| {
+    let own_pid_ns =
+        spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| {
             n.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none())
-        }),
-        config: spec.clone(),
-    };
+        });
+    let mut st = State::new_record(&spec, id, &bundle, &rootfs, &cg_cfg, own_pid_ns);
     dir.save(&st).with_context(ctx)?;
     cgroup
         .create(linux.resources().as_ref())
