@@ -125,3 +125,29 @@ def test_checkpoint_of_missing_container(env):
     p = env.rt("checkpoint", "--image-path", os.path.join(env.tmpdir(), "img"), "nosuch")
     assert p.returncode == 1
     assert "does not exist" in p.stderr or "not exist" in p.stderr, p.stderr
+
+
+@pytest.mark.husk_only
+def test_checkpoint_with_hanging_criu_check_is_bounded(env, ct):
+    """A CRIU whose `check` never returns: husk's probe is bounded (20 s), the checkpoint fails
+    with one line naming the timeout, and the container keeps running. husk-only: runc 1.1.5
+    does not run `criu check` (it asks CRIU's RPC for its version, with no bound either)."""
+    d = env.tmpdir()
+    path = os.path.join(d, "criu")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n[ \"$1\" = --version ] && { echo 'Version: 3.17.1'; exit 0; }\nexec sleep 600\n")
+    os.chmod(path, 0o755)
+    running(ct)
+    pid = ct.state(check=True)["pid"]
+    t0 = time.time()
+    p = ct.rt("--criu", path, "checkpoint", "--image-path", os.path.join(d, "img"), ct.id, timeout=60)
+    took = time.time() - t0
+    assert p.returncode == 1, p.stderr
+    assert 15 < took < 45, took
+    lines = one_clear_line(p)
+    assert any("check" in l and "timed out" in l for l in lines), p.stderr
+    st = ct.state(check=True)
+    assert st["status"] == "running" and st["pid"] == pid
+    assert ct.rt("kill", ct.id, "KILL").returncode == 0
+    ct.wait_stopped()
+    assert ct.rt("delete", ct.id).returncode == 0

@@ -217,6 +217,14 @@ pub fn run_hook_output_in(hook: &Hook, state_json: &[u8], ctx: Ctx) -> Result<Fi
     result
 }
 
+/// Run a helper program that is not a hook (`criu --version`, `criu check`) with no input,
+/// collecting its output as for a hook: killed, with everything it started, after `timeout`.
+pub fn output_within(cmd: &mut Command, timeout: Duration) -> Result<Finished> {
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.process_group(0);
+    spawn_and_wait(cmd, &[], Some(timeout))
+}
+
 fn spawn_and_wait(cmd: &mut Command, input: &[u8], timeout: Option<Duration>) -> Result<Finished> {
     let mut child = cmd.spawn().map_err(|e| match cmd.get_current_dir() {
         Some(dir) => Error::io(e, format!("starting the hook process in {}", dir.display())),

@@ -9,9 +9,9 @@ pub mod externals;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::error::{Error, Kind, Result};
+use crate::error::{Context, Error, Kind, Result};
 
 /// The oldest CRIU husk drives: 3.14 freezes cgroup v2 and knows every option husk passes.
 pub const MIN_VERSION: u32 = 31400;
@@ -96,16 +96,17 @@ pub fn summarize(log: &str, max: usize) -> Option<String> {
     Some(errs[start..].join("; "))
 }
 
+/// The bound on `criu --version` and `criu check` (each takes well under a second): a CRIU
+/// that hangs there must not wedge the caller's checkpoint or restore.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl Criu {
     /// Locate CRIU, check its version and that it can work on this kernel (`criu check`): any
     /// problem is one line naming the cause.
     pub fn probe(explicit: Option<&Path>) -> Result<Criu> {
         let path = locate(explicit)?;
-        let out = Command::new(&path)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| Error::io(e, format!("running {} --version", path.display())))?;
+        let out = crate::hooks::output_within(Command::new(&path).arg("--version"), PROBE_TIMEOUT)
+            .with_context(|| format!("running {} --version", path.display()))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let version = parse_version(&text).ok_or_else(|| {
             Error::new(
@@ -131,11 +132,8 @@ impl Criu {
 
     /// `criu check`: "Looks good." or the kernel features it misses, summarized.
     fn check(&self) -> Result<()> {
-        let out = Command::new(&self.path)
-            .arg("check")
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| Error::io(e, format!("running {} check", self.path.display())))?;
+        let out = crate::hooks::output_within(Command::new(&self.path).arg("check"), PROBE_TIMEOUT)
+            .with_context(|| format!("running {} check", self.path.display()))?;
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         if out.status.success() && text.contains("Looks good") {
             return Ok(());
