@@ -15,6 +15,17 @@ fail=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The gating failures of every step, printed together at the end (CI shows the log's tail):
+# FAIL/FAILED lines of a log, outside the sections of runc and other reported-only peers (a
+# section starts at a "==> " header).
+failures=""
+note_fails() {
+  local f
+  f=$(awk -v lane="$2" '/^==> /{on = ($0 !~ /runc|reported|peer/)} on && /^(FAIL|FAILED|ERROR) /{print lane ": " $0}' "$1" | head -20)
+  [ -z "$f" ] || failures="$failures$f
+"
+}
+
 pkgs=(busybox-static runc crun python3 python3-pytest strace iproute2 gcc libc6-dev hyperfine gnuplot-nox uidmap
   docker.io lintian man-db criu)
 missing=()
@@ -71,6 +82,7 @@ RUNTIME=$runtime unshare -m --propagation private /bin/bash -c '
   exit $rc' test-suite "$@" 2>&1 | tee "$log"
 suite_rc=${PIPESTATUS[0]}
 [ "$suite_rc" = 0 ] || fail=1
+note_fails "$log" conformance
 
 summary=$(grep -E '^=*.*(passed|failed|error)' "$log" | tail -1)
 rm -f "$log"
@@ -90,6 +102,7 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_E2E:-}" ]; then
     timeout 900 hack/e2e/$s.sh "$runtime" 2>&1 | tee "$elog"
     erc=${PIPESTATUS[0]}
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$elog" | tail -1)
+    note_fails "$elog" "e2e $s"
     rm -f "$elog"
     ep=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$line"); ef=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$line")
     passed=$((passed + ${ep:-0})); failed=$((failed + ${ef:-0}))
@@ -116,6 +129,7 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_E2E:-}" ]; then
     timeout 900 hack/e2e/$script.sh "$rt" 2>&1 | tee "$elog"
     erc=${PIPESTATUS[0]}
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$elog" | tail -1)
+    [ "$s" = runc-docker ] || note_fails "$elog" "e2e $s"
     rm -f "$elog"
     if [ "$s" = runc-docker ]; then
       e2e="$e2e docker with runc (reported, not gating): ${line:-no summary (exit $erc)};"
@@ -146,6 +160,7 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
   v2rc=${PIPESTATUS[0]}
   v2=$(grep -E '^v2 lane husk: ' "$v2log" | tail -1 | sed 's/^v2 lane husk: //')
   v2runc=$(grep -E '^v2 lane runc: ' "$v2log" | tail -1 | sed 's/^v2 lane runc: //')
+  note_fails "$v2log" "v2 lane"
   rm -f "$v2log"
   v2p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<" $v2"); v2f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<" $v2")
   v2e=$(sed -nE 's/.* ([0-9]+) errors?.*/\1/p' <<<" $v2")
@@ -158,6 +173,7 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
   sdrc=${PIPESTATUS[0]}
   sd=$(grep -E '^systemd lane husk: ' "$sdlog" | tail -1 | sed 's/^systemd lane husk: //')
   sdrunc=$(grep -E '^systemd lane runc: ' "$sdlog" | tail -1 | sed 's/^systemd lane runc: //')
+  note_fails "$sdlog" "systemd lane"
   rm -f "$sdlog"
   sdp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$sd"); sdf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$sd")
   passed=$((passed + ${sdp:-0})); failed=$((failed + ${sdf:-0}))
@@ -171,6 +187,7 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
     lsmrc=${PIPESTATUS[0]}
     lh=$(grep -E "^lsm lane \($lsm\) husk: " "$lsmlog" | tail -1 | sed 's/^[^:]*: //')
     lr=$(grep -E "^lsm lane \($lsm\) runc: " "$lsmlog" | tail -1 | sed 's/^[^:]*: //')
+    note_fails "$lsmlog" "$lsm lane"
     rm -f "$lsmlog"
     lp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$lh"); lf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$lh")
     passed=$((passed + ${lp:-0})); failed=$((failed + ${lf:-0}))
@@ -186,6 +203,7 @@ if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
   ckrc=${PIPESTATUS[0]}
   ck=$(grep -E '^checkpoint lane husk: ' "$cklog" | tail -1 | sed 's/^checkpoint lane husk: //')
   ckrunc=$(grep -E '^checkpoint lane runc: ' "$cklog" | tail -1 | sed 's/^checkpoint lane runc: //')
+  note_fails "$cklog" "checkpoint lane"
   rm -f "$cklog"
   ckp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$ck"); ckf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$ck")
   passed=$((passed + ${ckp:-0})); failed=$((failed + ${ckf:-0}))
@@ -200,6 +218,7 @@ if [ "$devnull" != "crw-rw-rw- root:root 1:3" ]; then
 fi
 
 echo
+[ -z "$failures" ] || printf 'gating failures:\n%s' "$failures"
 echo "cargo test: $unit; conformance ($(basename "$runtime")): $summary; e2e:$e2e cgroup v2 lane: $v2; $(( $(date +%s) - start ))s"
 echo "$passed passed, $failed failed"
 exit $fail
