@@ -6,6 +6,7 @@
 //! start time recorded at create (pid reuse cannot fool it), and `created` vs `running` is
 //! told apart by the exec fifo that `start` removes.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
@@ -62,6 +63,11 @@ pub struct State {
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     pub cgroup: CgroupConfig,
+    /// The name (comm) the init carries from its start until it execs the program
+    /// ([`INIT_COMM`]), recorded by the husk that made it; absent in older states and after a
+    /// restore (the restored init runs the program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_comm: Option<String>,
     /// The container's configuration as it was at create (the bundle may be gone at delete).
     pub config: oci_spec::runtime::Spec,
     /// Whether the init process of this container runs in its own pid namespace.
@@ -317,15 +323,55 @@ fn parse_stat_flags(data: &str) -> Option<(char, u64, u64)> {
     Some((state, flags, start))
 }
 
+/// The name the init gives itself first thing (prctl PR_SET_NAME), kept until it execs the
+/// container's program: while /proc/PID/stat shows another name the program runs, and the
+/// exec fifo need not be looked at (runc's init is likewise `runc:[2:INIT]`).
+pub const INIT_COMM: &str = "husk:[INIT]";
+pub const INIT_COMM_C: &std::ffi::CStr = c"husk:[INIT]";
+
+/// The comm field of /proc/PID/stat: between the first '(' and the last ')'.
+fn stat_comm(data: &str) -> Option<&str> {
+    data.get(data.find('(')? + 1..data.rfind(')')?)
+}
+
+/// What the recorded init's /proc/PID/stat (`data`) says: None unless it is the recorded
+/// process and alive (see [`init_alive`]); else its state letter and whether it has exec'd the
+/// program, as far as its name tells (`init_comm` is the name it had before; unknown: false).
+fn probe_stat(data: &str, init_start_time: u64, init_comm: Option<&str>) -> Option<InitProbe> {
+    if !stat_alive(data, init_start_time) {
+        return None;
+    }
+    let letter = parse_stat(data)?.0;
+    Some(InitProbe { letter, execd: init_comm.is_some_and(|c| stat_comm(data) != Some(c)) })
+}
+
+/// A live init as /proc/PID/stat shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct InitProbe {
+    letter: char,
+    /// Its name is no longer the one it had before exec: the program runs.
+    execd: bool,
+}
+
+/// [`probe_stat`] of process `pid`.
+fn probe_init(pid: i32, init_start_time: u64, init_comm: Option<&str>) -> Option<InitProbe> {
+    if pid <= 0 {
+        return None;
+    }
+    read_small(Path::new(&format!("/proc/{pid}/stat"))).ok().and_then(|d| probe_stat(&d, init_start_time, init_comm))
+}
+
 /// Whether the recorded init is still alive (same pid and start time, not a zombie, not
 /// exiting: the init of a pid namespace stays in do_exit until every process of the namespace
 /// is reaped, which may be by a reaper that is slow or busy; it has left its cgroup by then and
 /// runs nothing).
 fn init_alive(pid: i32, init_start_time: u64) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    read_small(Path::new(&format!("/proc/{pid}/stat"))).is_ok_and(|data| stat_alive(&data, init_start_time))
+    probe_init(pid, init_start_time, None).is_some()
+}
+
+/// "created" of a live init: not exec'd (by its name) and the exec fifo still there.
+fn not_started(probe: Option<InitProbe>, fifo: impl FnOnce() -> bool) -> bool {
+    !probe.is_some_and(|p| p.execd) && fifo()
 }
 
 /// Whether /proc/PID/stat's `data` is of the recorded process, alive (not a zombie, not exiting).
@@ -375,40 +421,122 @@ fn derive_status_unlocked(
 /// container's files are then opened relative to them (openat), so a container costs the
 /// lookup of its own path components only, not of the root's and /proc's again (path walks
 /// through procfs and cgroupfs, revalidated per component, were most of list's kernel time).
+/// The relative paths and the state file's bytes go through buffers of the walk's own: nothing
+/// is allocated per container but what its summary holds.
 pub struct StateRoot {
+    path: PathBuf,
     root: File,
     proc: Option<File>,
+    /// A state file's first bytes ([`HEAD`] long for the whole walk).
+    buf: Vec<u8>,
+    /// The NUL-terminated relative path being opened.
+    rel: Vec<u8>,
+}
+
+impl AsRawFd for StateRoot {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.root.as_raw_fd()
+    }
 }
 
 impl StateRoot {
     pub fn open(root: &Path) -> std::io::Result<Self> {
-        Ok(StateRoot { root: open_dir_file(root)?, proc: open_dir_file(Path::new("/proc")).ok() })
+        Ok(StateRoot {
+            path: root.to_path_buf(),
+            root: open_dir_file(root)?,
+            proc: open_dir_file(Path::new("/proc")).ok(),
+            buf: vec![0; HEAD],
+            rel: Vec::with_capacity(128),
+        })
     }
 
-    /// The summary of container `id` (its directory is `dir`, for messages and the lock).
-    pub fn summary(&self, id: &str, dir: &Path) -> Result<StateSummary> {
-        let p = dir.join(STATE_FILE);
-        read_summary_from(open_at(&self.root, &format!("{id}/{STATE_FILE}")), &p)
+    /// Whether `id` in the root is a directory (not following a link): for an entry whose
+    /// type readdir did not give.
+    pub fn is_dir(&self, id: &str) -> bool {
+        nix::sys::stat::fstatat(Some(self.root.as_raw_fd()), id, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
     }
 
-    /// [`State::status_unlocked`] of a summary read through this root.
-    pub fn status(&self, st: &StateSummary, dir: &Path, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
-        let fifo = || {
-            // The fifo of this directory (whatever id its state.json claims).
-            let Some(name) = dir.file_name().and_then(|n| n.to_str()) else { return dir.join(EXEC_FIFO).exists() };
-            let rel = format!("{name}/{EXEC_FIFO}");
-            nix::sys::stat::fstatat(Some(self.root.as_raw_fd()), rel.as_str(), nix::fcntl::AtFlags::empty()).is_ok()
-        };
-        if st.pid <= 0 {
-            return derive_status_unlocked(st.pid, dir, || false, || false, || false);
+    /// The summary of container `id` and the uid that owns its state, `list`'s OWNER. runc
+    /// takes the owner of the container's directory; its state file is made by the same
+    /// caller, and an fstat of the fd already open costs no path walk where a stat of the
+    /// directory costs one.
+    pub fn summary(&mut self, id: &str) -> Result<(StateSummary, u32)> {
+        use std::os::fd::AsFd;
+        let rel = rel_path(&mut self.rel, id.as_bytes(), STATE_FILE.as_bytes());
+        let res = crate::sys::fs::openat2(self.root.as_fd(), rel, libc::O_RDONLY | libc::O_NOFOLLOW, 0, 0)
+            .map(File::from)
+            .map_err(std::io::Error::from)
+            .and_then(|f| Ok((nix::sys::stat::fstat(f.as_raw_fd())?.st_uid, read_summary(f, &mut self.buf)?)));
+        let p = || self.path.join(id).join(STATE_FILE);
+        match res {
+            Ok((uid, Ok(st))) => Ok((st, uid)),
+            Ok((_, Err(e))) => Err(Error::new(Kind::System, format!("decoding {}: {e}", p().display()))),
+            Err(e) => Err(summary_io_error(e, &p())),
         }
-        // The init's state letter, if it is the recorded process and alive.
+    }
+
+    /// [`State::status_unlocked`] of a summary read through this root from directory `id`.
+    pub fn status(&mut self, id: &str, st: &StateSummary, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
+        if st.pid <= 0 {
+            return derive_status_unlocked(st.pid, &self.path.join(id), || false, || false, || false);
+        }
+        // The init's state letter, if it is the recorded process and alive. /proc/PID/stat is
+        // ~300 bytes: read into a buffer on the stack (a longer one, whole).
+        let mut pid = [0u8; 12];
+        let pid = fmt_u32(st.pid as u32, &mut pid);
+        let mut line = [0u8; 1024];
         let data = match &self.proc {
-            Some(proc) => open_at(proc, &format!("{}/stat", st.pid)).and_then(read_small_file),
-            None => read_small(Path::new(&format!("/proc/{}/stat", st.pid))),
+            Some(proc) => {
+                let rel = rel_path(&mut self.rel, pid, b"stat");
+                open_at_c(proc, rel).and_then(|mut f| {
+                    let n = std::io::Read::read(&mut f, &mut line)?;
+                    if n == line.len() {
+                        return read_small_file(open_at_c(proc, rel)?).map(std::borrow::Cow::Owned);
+                    }
+                    std::str::from_utf8(&line[..n])
+                        .map(std::borrow::Cow::Borrowed)
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                })
+            }
+            None => read_small(Path::new(&format!("/proc/{}/stat", st.pid))).map(std::borrow::Cow::Owned),
         };
-        let letter = data.ok().filter(|d| stat_alive(d, st.init_start_time)).and_then(|d| parse_stat(&d)).map(|s| s.0);
-        derive_status(letter.is_some(), || frozen.is_frozen_with_init(&st.cgroup, letter.unwrap_or('D')), fifo)
+        let probe = data.ok().and_then(|d| probe_stat(&d, st.init_start_time, st.init_comm.as_deref()));
+        // The exec fifo of this directory (whatever id its state.json claims), looked at only
+        // for an init that has not exec'd yet or whose name was not recorded.
+        let fifo = || {
+            let rel = rel_path(&mut self.rel, id.as_bytes(), EXEC_FIFO.as_bytes());
+            nix::sys::stat::fstatat(Some(self.root.as_raw_fd()), rel, nix::fcntl::AtFlags::empty()).is_ok()
+        };
+        derive_status(
+            probe.is_some(),
+            || frozen.is_frozen_with_init(&st.cgroup, probe.map_or('D', |p| p.letter)),
+            || not_started(probe, fifo),
+        )
+    }
+}
+
+/// `a/b` as a C string in `buf`.
+fn rel_path<'a>(buf: &'a mut Vec<u8>, a: &[u8], b: &[u8]) -> &'a std::ffi::CStr {
+    buf.clear();
+    buf.extend_from_slice(a);
+    buf.push(b'/');
+    buf.extend_from_slice(b);
+    buf.push(0);
+    // An interior NUL (no id or file name has one) makes the path empty: ENOENT.
+    std::ffi::CStr::from_bytes_until_nul(buf).unwrap_or_default()
+}
+
+/// The decimal digits of `n`, in `buf`.
+fn fmt_u32(mut n: u32, buf: &mut [u8; 12]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
     }
 }
 
@@ -419,9 +547,14 @@ fn open_dir_file(path: &Path) -> std::io::Result<File> {
 /// `rel` opened read-only relative to the directory `dir` (a link as the last component is
 /// refused, as with O_NOFOLLOW on the whole path).
 pub(crate) fn open_at(dir: &File, rel: &str) -> std::io::Result<File> {
-    use std::os::fd::AsFd;
     let c = std::ffi::CString::new(rel).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    crate::sys::fs::openat2(dir.as_fd(), &c, libc::O_RDONLY | libc::O_NOFOLLOW, 0, 0)
+    open_at_c(dir, &c)
+}
+
+/// [`open_at`] of a C string.
+fn open_at_c(dir: &File, rel: &std::ffi::CStr) -> std::io::Result<File> {
+    use std::os::fd::AsFd;
+    crate::sys::fs::openat2(dir.as_fd(), rel, libc::O_RDONLY | libc::O_NOFOLLOW, 0, 0)
         .map(File::from)
         .map_err(std::io::Error::from)
 }
@@ -439,9 +572,13 @@ pub struct StateSummary {
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
     pub created: String,
+    /// Kept as the JSON it is: only `list -f json` and `state` print it (the table and `-q`
+    /// need none of it, and skip it unparsed).
     #[serde(default)]
-    pub annotations: HashMap<String, String>,
+    pub annotations: Option<Box<serde_json::value::RawValue>>,
     pub cgroup: CgroupConfig,
+    #[serde(default)]
+    pub init_comm: Option<String>,
 }
 
 /// [`StateSummary`] of the container in `dir` (unlocked, as [`read_state`]).
@@ -459,54 +596,83 @@ pub fn read_state_summary(dir: &Path) -> Result<StateSummary> {
 
 /// [`read_state_summary`] of the opened state file `p`.
 fn read_summary_from(f: std::io::Result<File>, p: &Path) -> Result<StateSummary> {
-    let res = (|| -> std::io::Result<Result<StateSummary>> {
-        let mut f = f?;
-        let mut data = vec![0u8; HEAD];
-        let mut n = 0;
-        while n < HEAD {
-            match std::io::Read::read(&mut f, &mut data[n..])? {
-                0 => break,
-                k => n += k,
-            }
-        }
-        data.truncate(n);
-        if let Some(head) = summary_head(&data) {
-            if let Ok(s) = serde_json::from_slice(&head) {
-                return Ok(Ok(s));
-            }
-        }
-        if n == HEAD {
-            std::io::Read::read_to_end(&mut f, &mut data)?;
-        }
-        Ok(serde_json::from_slice(&data)
-            .map_err(|e| Error::new(Kind::System, format!("decoding {}: {e}", p.display()))))
-    })();
-    match res {
-        Ok(r) => r,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Err(Error::not_found(format!("reading {}: container is still being created or was removed", p.display())))
-        }
-        Err(e) => Err(Error::io(e, format!("reading {}", p.display()))),
+    match f.and_then(|f| read_summary(f, &mut vec![0; HEAD])) {
+        Ok(Ok(st)) => Ok(st),
+        Ok(Err(e)) => Err(Error::new(Kind::System, format!("decoding {}: {e}", p.display()))),
+        Err(e) => Err(summary_io_error(e, p)),
     }
 }
 
-/// How much of a state.json [`read_state_summary`] reads first.
+/// The summary in state file `f`, read through `buf` ([`HEAD`] bytes, its contents
+/// overwritten): its first [`FIRST`] bytes, then up to [`HEAD`] (what is read is copied, and
+/// most summaries are short), then, failing a summary in those, the whole file.
+fn read_summary(mut f: File, buf: &mut [u8]) -> std::io::Result<std::result::Result<StateSummary, serde_json::Error>> {
+    let (mut n, mut eof) = (0, false);
+    for want in [FIRST, HEAD] {
+        while n < want && !eof {
+            match std::io::Read::read(&mut f, &mut buf[n..want])? {
+                0 => eof = true,
+                k => n += k,
+            }
+        }
+        if let Some(at) = summary_cut(&buf[..n]) {
+            buf[at] = b'}';
+            if let Ok(s) = serde_json::from_slice(&buf[..=at]) {
+                return Ok(Ok(s));
+            }
+            buf[at] = b',';
+            break;
+        }
+        if eof {
+            break;
+        }
+    }
+    if eof {
+        return Ok(serde_json::from_slice(&buf[..n]));
+    }
+    let mut data = buf[..n].to_vec();
+    std::io::Read::read_to_end(&mut f, &mut data)?;
+    Ok(serde_json::from_slice(&data))
+}
+
+fn summary_io_error(e: std::io::Error, p: &Path) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Error::not_found(format!("reading {}: container is still being created or was removed", p.display()))
+    } else {
+        Error::io(e, format!("reading {}", p.display()))
+    }
+}
+
+/// How much of a state.json [`read_state_summary`] reads first, and at most before it reads
+/// the whole file.
+const FIRST: usize = 1024;
 const HEAD: usize = 4096;
 
-/// The top-level fields of a compact state.json before its `"config"`, as an object of their
-/// own (`{...}`); None when there is no `,"config":` in `data`. A `,"config":` can only be a key
-/// (inside a string its quotes would be escaped); if the first one is a nested object's key (an
+/// Where a compact state.json's top-level fields before its `"config"` end: the offset of
+/// the `,` of the first `,"config":` in `data` (the bytes before it, closed with `}`, are an
+/// object of their own); None when there is none. A `,"config":` can only be a key (inside a
+/// string its quotes would be escaped); if the first one is a nested object's key (an
 /// annotation named "config"), the prefix leaves the outer object unclosed and fails to decode,
-/// so a wrong cut is never taken for a summary.
+/// so a wrong cut is never taken for a summary. The key is ASCII: the bytes before it are whole
+/// characters wherever the read stopped after it (the decoder checks the UTF-8).
+fn summary_cut(data: &[u8]) -> Option<usize> {
+    const KEY: &[u8] = b",\"config\":";
+    let mut from = 0;
+    while let Some(i) = data[from..].iter().position(|&b| b == b',') {
+        // The byte after the comma first: most commas are followed by another key.
+        if data.get(from + i + 2) == Some(&b'c') && data[from + i..].starts_with(KEY) {
+            return Some(from + i);
+        }
+        from += i + 1;
+    }
+    None
+}
+
+/// The head [`summary_cut`] finds, closed: `{...}` (tests).
+#[cfg(test)]
 fn summary_head(data: &[u8]) -> Option<Vec<u8>> {
-    let text = match std::str::from_utf8(data) {
-        Ok(t) => t,
-        // The 4 KiB cut may split a character: what comes before it.
-        Err(e) => std::str::from_utf8(&data[..e.valid_up_to()]).ok()?,
-    };
-    let at = text.find(",\"config\":")?;
-    let mut head = Vec::with_capacity(at + 1);
-    head.extend_from_slice(&data[..at]);
+    let at = summary_cut(data)?;
+    let mut head = data[..at].to_vec();
     head.push(b'}');
     Some(head)
 }
@@ -515,12 +681,16 @@ impl StateSummary {
     /// [`State::status_unlocked`], the frozen check through `frozen` (one host layout read for
     /// a whole `list`).
     pub fn status_unlocked(&self, dir: &Path, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
+        let probe = std::cell::Cell::new(None);
         derive_status_unlocked(
             self.pid,
             dir,
-            || init_alive(self.pid, self.init_start_time),
+            || {
+                probe.set(probe_init(self.pid, self.init_start_time, self.init_comm.as_deref()));
+                probe.get().is_some()
+            },
             || frozen.is_frozen(&self.cgroup),
-            || dir.join(EXEC_FIFO).exists(),
+            || not_started(probe.get(), || dir.join(EXEC_FIFO).exists()),
         )
     }
 
@@ -534,9 +704,15 @@ impl StateSummary {
             bundle: &self.bundle,
             rootfs: &self.rootfs,
             created: &self.created,
-            annotations: self.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            annotations: self.annotations(),
             owner,
         }
+    }
+
+    /// The annotations (none when absent, `null` or not a map of strings, as `State` would
+    /// have refused such a file).
+    pub fn annotations(&self) -> BTreeMap<Cow<'_, str>, Cow<'_, str>> {
+        self.annotations.as_ref().and_then(|raw| serde_json::from_str(raw.get()).ok()).unwrap_or_default()
     }
 }
 
@@ -561,6 +737,7 @@ impl State {
             created: crate::logging::rfc3339_now(),
             annotations: spec.annotations().clone().unwrap_or_default(),
             cgroup: cgroup.clone(),
+            init_comm: None,
             own_pid_ns,
             config: spec.clone(),
         }
@@ -580,19 +757,28 @@ impl State {
 
     /// [`State::status`] with the frozen check given (a caller that has the cgroup open).
     pub fn status_with(&self, dir: &Path, frozen: impl FnOnce() -> bool) -> Status {
-        derive_status(self.init_alive(), frozen, || dir.join(EXEC_FIFO).exists())
+        let probe = self.probe();
+        derive_status(probe.is_some(), frozen, || not_started(probe, || dir.join(EXEC_FIFO).exists()))
+    }
+
+    fn probe(&self) -> Option<InitProbe> {
+        probe_init(self.pid, self.init_start_time, self.init_comm.as_deref())
     }
 
     /// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at
     /// pid 0 is `creating` while its create holds the container's lock, and `stopped` once
     /// that create is gone (killed: `delete --force` cleans it up).
     pub fn status_unlocked(&self, dir: &Path) -> Status {
+        let probe = std::cell::Cell::new(None);
         derive_status_unlocked(
             self.pid,
             dir,
-            || self.init_alive(),
+            || {
+                probe.set(self.probe());
+                probe.get().is_some()
+            },
             || crate::cgroups::is_frozen(&self.cgroup),
-            || dir.join(EXEC_FIFO).exists(),
+            || not_started(probe.get(), || dir.join(EXEC_FIFO).exists()),
         )
     }
 
@@ -629,8 +815,8 @@ impl State {
         }
     }
 
-    fn sorted_annotations(&self) -> BTreeMap<&str, &str> {
-        self.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    fn sorted_annotations(&self) -> BTreeMap<Cow<'_, str>, Cow<'_, str>> {
+        self.annotations.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()))).collect()
     }
 }
 
@@ -647,7 +833,7 @@ pub struct OciState<'a> {
     pub rootfs: &'a Path,
     pub created: &'a str,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<&'a str, &'a str>,
+    pub annotations: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
     pub owner: String,
 }
 
@@ -766,8 +952,8 @@ mod tests {
             d.save(st).unwrap();
             let s = read_state_summary(d.path()).unwrap();
             assert_eq!(
-                (s.id.as_str(), s.pid, &s.bundle, &s.annotations),
-                (st.id.as_str(), st.pid, &st.bundle, &st.annotations)
+                (s.id.as_str(), s.pid, &s.bundle, s.annotations()),
+                (st.id.as_str(), st.pid, &st.bundle, st.sorted_annotations())
             );
             assert_eq!(s.cgroup.path, st.cgroup.path);
             d.remove().unwrap();
@@ -789,6 +975,12 @@ mod tests {
         // A head longer than the first read (big annotations), and a multi-byte character at the cut.
         let st = sample(&[("big", &"é".repeat(5000))]);
         check(&st);
+        // A head between the first read (1 KiB) and 4 KiB, with a character split at 1 KiB.
+        for n in [400, 500, 1500] {
+            check(&sample(&[("mid", &"é".repeat(n))]));
+        }
+        // The "config" annotation within the first KiB, the real cut beyond it.
+        check(&sample(&[("config", "x"), ("zz", &"y".repeat(2000))]));
         // Corrupt: an error naming the file, not a panic.
         let d = StateDir::create(&root, "c1").unwrap();
         fs::write(d.path().join(STATE_FILE), b"{\"id\": \"c1\", \"config\": {").unwrap();
@@ -811,6 +1003,41 @@ mod tests {
         drop((f, dup));
         other.remove().unwrap();
         let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn init_name_tells_an_execd_program() {
+        // pid (comm) state ppid pgrp session tty tpgid flags ... starttime (field 22).
+        let line = |comm: &str, state: char| {
+            format!("77 ({comm}) {state} 1 77 77 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5150 1 1 0 0\n")
+        };
+        let probe = |comm, state, recorded| probe_stat(&line(comm, state), 5150, recorded);
+        // Still the init's own name: not exec'd, the fifo decides.
+        assert_eq!(probe(INIT_COMM, 'S', Some(INIT_COMM)), Some(InitProbe { letter: 'S', execd: false }));
+        // Another name: the program runs, whatever its name holds.
+        assert_eq!(probe("sleep", 'S', Some(INIT_COMM)), Some(InitProbe { letter: 'S', execd: true }));
+        assert_eq!(probe("a) b (c", 'R', Some(INIT_COMM)), Some(InitProbe { letter: 'R', execd: true }));
+        // No recorded name (a state of an older husk, or restored): never taken as exec'd.
+        assert_eq!(probe("sleep", 'S', None), Some(InitProbe { letter: 'S', execd: false }));
+        // Another process (start time) or a zombie: no init.
+        assert_eq!(probe_stat(&line("sleep", 'S'), 5151, Some(INIT_COMM)), None);
+        assert_eq!(probe("sleep", 'Z', Some(INIT_COMM)), None);
+        assert!(!not_started(Some(InitProbe { letter: 'S', execd: true }), || panic!("fifo looked at")));
+        assert!(not_started(Some(InitProbe { letter: 'S', execd: false }), || true));
+        assert!(!not_started(Some(InitProbe { letter: 'S', execd: false }), || false));
+        assert_eq!(INIT_COMM_C.to_str().unwrap(), INIT_COMM);
+        assert!(INIT_COMM.len() <= 15, "the kernel keeps 15 bytes of a name");
+    }
+
+    #[test]
+    fn summary_cut_finds_the_top_level_config_key() {
+        assert_eq!(summary_cut(br#"{"id":"a","cgroup":{"path":"/x"},"config":{}}"#), Some(32));
+        assert_eq!(summary_cut(br#"{"id":"a","configs":1}"#), None);
+        assert_eq!(summary_cut(b",\"config\""), None);
+        assert_eq!(summary_cut(b""), None);
+        let mut n = [0u8; 12];
+        assert_eq!(fmt_u32(0, &mut n), b"0");
+        assert_eq!(fmt_u32(4_294_967_295, &mut n), b"4294967295");
     }
 
     #[test]

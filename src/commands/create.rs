@@ -180,6 +180,7 @@ fn create_inner(
     }
     st.pid = pid.as_raw();
     st.init_start_time = start;
+    st.init_comm = Some(state::INIT_COMM.to_string());
     dir.save(&st).with_context(ctx)?;
     crate::fault::point("create:saved");
     if let Some(p) = &a.pid_file {

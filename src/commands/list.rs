@@ -1,14 +1,16 @@
 //! `husk list`: every container under --root, as runc's table or JSON. A container whose
 //! state cannot be read is skipped (with a warning), never fatal for the others.
 //!
-//! Per container: one stat, one read of state.json decoded without its config
-//! ([`StateSummary`]), one read of /proc/PID/stat, and for a live init one read of its freezer
-//! state and one stat of the exec fifo. What is the same for every container is done once: the
+//! Per container: state.json opened (its fstat gives the owner), read (its first KiB, as a
+//! rule) and decoded without its config ([`StateSummary`]), and /proc/PID/stat read; the
+//! freezer state only for an init that shows as frozen could, the exec fifo only for an init
+//! that has not exec'd yet (by its name, [`crate::state::INIT_COMM`]). What is the same for every container is done once: the
 //! host's cgroup layout ([`FrozenCheck`]) and /etc/passwd (owner names).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::AsRawFd;
 
 use crate::cgroups::FrozenCheck;
 use crate::cli::{Cli, Format, ListArgs};
@@ -54,36 +56,48 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut frozen = FrozenCheck::default();
     let mut owners = Owners::default();
-    let entries = match std::fs::read_dir(&cli.root) {
-        Ok(e) => Some(e),
+    let mut root = match StateRoot::open(&cli.root) {
+        Ok(r) => Some(r),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(e, format!("reading state root {}", cli.root.display()))),
     };
-    let root = match entries {
-        Some(_) => Some(
-            StateRoot::open(&cli.root)
-                .map_err(|e| Error::io(e, format!("opening state root {}", cli.root.display())))?,
+    // The root's entries through getdents on the fd already open: names and types borrowed
+    // from the kernel's buffer, nothing allocated per entry.
+    let mut entries = match &root {
+        Some(r) => Some(
+            nix::dir::Dir::openat(
+                Some(r.as_raw_fd()),
+                ".",
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|e| Error::sys(e, format!("reading state root {}", cli.root.display())))?,
         ),
         None => None,
     };
-    for entry in entries.into_iter().flatten().flatten() {
-        let dir = entry.path();
-        let Ok(meta) = entry.metadata() else { continue };
-        // Not a container: a file, or a dir whose name is no valid id (the seccomp cache).
-        let name = entry.file_name();
-        let Some(id) = name.to_str().filter(|n| meta.is_dir() && crate::state::validate_id(n).is_ok()) else {
+    for entry in entries.iter_mut().flat_map(|d| d.iter()).flatten() {
+        let Some(root) = &mut root else { break };
+        // Not a container: a file, or a dir whose name is no valid id (the seccomp cache). The
+        // type is readdir's (no stat) where the filesystem gives one; a link is no container.
+        let Some(id) = entry.file_name().to_str().ok().filter(|n| crate::state::validate_id(n).is_ok()) else {
             continue;
         };
-        let Some(root) = &root else { continue };
-        let st = match root.summary(id, &dir) {
+        let is_dir = match entry.file_type() {
+            Some(t) => t == nix::dir::Type::Directory,
+            None => root.is_dir(id),
+        };
+        if !is_dir {
+            continue;
+        }
+        let (st, uid) = match root.summary(id) {
             Ok(st) => st,
             Err(e) => {
-                crate::logging::warn(&format!("skipping {}: {e}", dir.display()));
+                crate::logging::warn(&format!("skipping {}: {e}", cli.root.join(id).display()));
                 continue;
             }
         };
-        let status = root.status(&st, &dir, &mut frozen);
-        rows.push(Row { state: st, status, owner: owners.name(meta.uid()) });
+        let status = root.status(id, &st, &mut frozen);
+        rows.push(Row { state: st, status, owner: owners.name(uid) });
     }
     rows.sort_by(|a, b| a.state.id.cmp(&b.state.id));
     if a.quiet {
@@ -107,17 +121,18 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
             print(&(out + "\n"))?;
         }
         Format::Table => {
-            let mut table = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+            let mut table: Vec<[Cow<str>; 6]> =
+                vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(Cow::Borrowed)];
             // The cells straight from the summary (oci_state's annotations map is JSON's only).
             for r in &rows {
                 let pid = if r.status == Status::Stopped { 0 } else { r.state.pid };
-                table.push(vec![
-                    r.state.id.clone(),
-                    pid.to_string(),
-                    r.status.as_str().into(),
-                    r.state.bundle.display().to_string(),
-                    r.state.created.clone(),
-                    r.owner.clone(),
+                table.push([
+                    Cow::Borrowed(r.state.id.as_str()),
+                    Cow::Owned(pid.to_string()),
+                    Cow::Borrowed(r.status.as_str()),
+                    r.state.bundle.to_string_lossy(),
+                    Cow::Borrowed(r.state.created.as_str()),
+                    Cow::Borrowed(r.owner.as_str()),
                 ]);
             }
             print(&tabulate(&table))?;
@@ -134,13 +149,14 @@ fn print(s: &str) -> Result<()> {
 
 /// Go's tabwriter as runc configures it (minwidth 12, padding 3): every column but the last
 /// is padded to max(12, widest cell + 3).
-fn tabulate(rows: &[Vec<String>]) -> String {
-    let cols = rows.first().map(Vec::len).unwrap_or(0);
+fn tabulate<S: AsRef<str>, const N: usize>(rows: &[[S; N]]) -> String {
+    let cols = N;
     let widths: Vec<usize> =
-        (0..cols).map(|c| rows.iter().map(|r| r[c].chars().count() + 3).max().unwrap_or(0).max(12)).collect();
+        (0..cols).map(|c| rows.iter().map(|r| r[c].as_ref().chars().count() + 3).max().unwrap_or(0).max(12)).collect();
     let mut out = String::with_capacity(rows.len() * (widths.iter().sum::<usize>() + 1));
     for r in rows {
         for (c, cell) in r.iter().enumerate() {
+            let cell = cell.as_ref();
             out.push_str(cell);
             if c + 1 < cols {
                 let pad = widths[c].saturating_sub(cell.chars().count());
@@ -158,7 +174,7 @@ mod tests {
 
     #[test]
     fn header_matches_runc() {
-        let t = tabulate(&[["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()]);
+        let t = tabulate(&[["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]);
         assert_eq!(t, "ID          PID         STATUS      BUNDLE      CREATED     OWNER\n");
     }
 }

@@ -43,6 +43,8 @@ pub fn run(plan: &InitPlan, fds: &InitFds) -> Result<Infallible> {
         nix::sys::prctl::set_dumpable(false).context("clearing the dumpable flag")?;
     }
     reset_signals()?;
+    // Named until the exec: `state` and `list` see a running program by its other name.
+    nix::sys::prctl::set_name(crate::state::INIT_COMM_C).context("naming the init")?;
     // 2. Wait until the parent has put us into our cgroup (and written user-ns maps). When
     //    nothing before the pivot needs the cgroup or the parent, wait only after step 9:
     //    the parent's cgroup move (~1 ms, mostly the kernel's sync on a first move) then
