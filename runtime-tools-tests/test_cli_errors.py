@@ -239,3 +239,22 @@ def test_new_keyring_by_default(ct):
     r = ct.report()
     assert r["session_keyring"] > 0
     assert r["session_keyring"] != host
+
+
+@pytest.mark.parametrize("args", [["--version"], ["features"], ["list"], ["list", "--format", "json"]],
+                         ids=["version", "features", "list", "list-json"])
+def test_closed_stdout_ends_quietly_by_sigpipe(env, args):
+    """A reader that went away (`husk --version | head -1`, a caller that closed its pipe): the
+    runtime dies of SIGPIPE as runc (Go) does, without a panic, an abort or an error line."""
+    import subprocess
+    if args[0] == "list":
+        args = ["--root", env.root] + args
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([rtt.RUNTIME] + args, stdout=w, stderr=subprocess.PIPE,
+                           stdin=subprocess.DEVNULL, timeout=rtt.TIMEOUT)
+    finally:
+        os.close(w)
+    assert p.returncode == -13, (p.returncode, p.stderr)
+    assert p.stderr == b"", p.stderr

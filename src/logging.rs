@@ -37,6 +37,24 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
+/// A command's output on stdout, in one write. A reader that has gone (`husk list | head -1`)
+/// ends us as it ends runc (Go dies of SIGPIPE on a broken stdout): quietly, by SIGPIPE, where
+/// Rust's own printing would panic (and abort) or the write would come back as an error. Only
+/// here: everywhere else SIGPIPE stays ignored, so that a closed socket or hook pipe is an error
+/// to handle, never the end of a create half done.
+pub fn stdout(text: &str) -> crate::error::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {
+            let _ = crate::sys::process::default_signal(libc::SIGPIPE);
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGPIPE);
+            std::process::exit(128 + libc::SIGPIPE)
+        }
+        Err(e) => Err(crate::error::Error::io(e, "writing to stdout")),
+    }
+}
+
 /// Set up the process-wide logger. Without a file, log lines go to stderr.
 pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> std::io::Result<()> {
     let file = match path {

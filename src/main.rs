@@ -25,8 +25,13 @@ fn main() -> ExitCode {
         }
     };
     if cli.version {
-        println!("husk version {}", husk::VERSION);
-        return ExitCode::SUCCESS;
+        return match logging::stdout(&format!("husk version {}\n", husk::VERSION)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     // Not dumpable: with a container sharing the host pid namespace, its root could otherwise
     // open /proc/<husk pid>/exe and overwrite the host binary later (CVE-2019-5736).

@@ -69,8 +69,7 @@ pub fn features_json() -> Value {
 pub fn features() -> Result<()> {
     let text = serde_json::to_string_pretty(&features_json())
         .map_err(|e| Error::new(Kind::System, format!("encoding features: {e}")))?;
-    println!("{text}");
-    Ok(())
+    crate::logging::stdout(&(text + "\n"))
 }
 
 #[cfg(test)]

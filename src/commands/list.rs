@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Write;
 use std::os::fd::AsRawFd;
 
 use crate::cgroups::FrozenCheck;
@@ -143,8 +142,7 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
 
 /// The whole output in one write (println! per row is a write(2) per line).
 fn print(s: &str) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(s.as_bytes()).and_then(|()| out.flush()).map_err(|e| Error::io(e, "writing the list"))
+    crate::logging::stdout(s)
 }
 
 /// Go's tabwriter as runc configures it (minwidth 12, padding 3): every column but the last

@@ -20,10 +20,7 @@ pub fn ps(cli: &Cli, a: &PsArgs) -> Result<()> {
             .with_context(|| format!("listing processes of container {}", a.id))?
     };
     match a.format {
-        Format::Json => {
-            println!("{}", pids_json(&pids));
-            Ok(())
-        }
+        Format::Json => crate::logging::stdout(&(pids_json(&pids) + "\n")),
         Format::Table => {
             let args: Vec<String> = if a.ps_args.is_empty() { vec!["-ef".into()] } else { a.ps_args.clone() };
             let out = Command::new("ps")
@@ -42,8 +39,7 @@ pub fn ps(cli: &Cli, a: &PsArgs) -> Result<()> {
                     ),
                 ));
             }
-            print!("{}", filter_table(&String::from_utf8_lossy(&out.stdout), &pids)?);
-            Ok(())
+            crate::logging::stdout(&filter_table(&String::from_utf8_lossy(&out.stdout), &pids)?)
         }
     }
 }

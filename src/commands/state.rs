@@ -16,6 +16,5 @@ pub fn state(cli: &Cli, id: &str) -> Result<()> {
     let json = st.oci_state(st.status_unlocked(&dir, &mut crate::cgroups::FrozenCheck::default()), String::new());
     let out =
         serde_json::to_string_pretty(&json).map_err(|e| Error::new(Kind::System, format!("encoding state: {e}")))?;
-    println!("{out}");
-    Ok(())
+    crate::logging::stdout(&(out + "\n"))
 }
