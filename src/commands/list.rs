@@ -19,23 +19,24 @@ use crate::state::{StateRoot, StateSummary, Status};
 struct Row {
     state: StateSummary,
     status: Status,
-    owner: String,
+    /// Shared by every row of the same owner (one name per uid, not one copy per container).
+    owner: std::rc::Rc<str>,
 }
 
 /// Owner names by uid, /etc/passwd read at most once per `list`.
 #[derive(Default)]
 struct Owners {
     passwd: Option<String>,
-    names: HashMap<u32, String>,
+    names: HashMap<u32, std::rc::Rc<str>>,
 }
 
 impl Owners {
-    fn name(&mut self, uid: u32) -> String {
+    fn name(&mut self, uid: u32) -> std::rc::Rc<str> {
         if let Some(n) = self.names.get(&uid) {
             return n.clone();
         }
         let passwd = self.passwd.get_or_insert_with(|| std::fs::read_to_string("/etc/passwd").unwrap_or_default());
-        let n = owner_name(passwd, uid);
+        let n: std::rc::Rc<str> = owner_name(passwd, uid).into();
         self.names.insert(uid, n.clone());
         n
     }
@@ -98,7 +99,7 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
         let status = root.status(id, &st, &mut frozen);
         rows.push(Row { state: st, status, owner: owners.name(uid) });
     }
-    rows.sort_by(|a, b| a.state.id.cmp(&b.state.id));
+    rows.sort_unstable_by(|a, b| a.state.id.cmp(&b.state.id));
     if a.quiet {
         let mut out = String::new();
         for r in &rows {
@@ -110,7 +111,7 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
     match a.format {
         Format::Json => {
             // runc's containerState: its field order, annotations if any.
-            let v: Vec<_> = rows.iter().map(|r| r.state.oci_state(r.status, r.owner.clone())).collect();
+            let v: Vec<_> = rows.iter().map(|r| r.state.oci_state(r.status, r.owner.to_string())).collect();
             // runc prints `null` for no containers (a nil slice).
             let out = if v.is_empty() {
                 "null".to_string()
@@ -131,7 +132,7 @@ pub fn list(cli: &Cli, a: &ListArgs) -> Result<()> {
                     Cow::Borrowed(r.status.as_str()),
                     r.state.bundle.to_string_lossy(),
                     Cow::Borrowed(r.state.created.as_str()),
-                    Cow::Borrowed(r.owner.as_str()),
+                    Cow::Borrowed(&*r.owner),
                 ]);
             }
             print(&tabulate(&table))?;
