@@ -222,8 +222,14 @@ def test_exec_ignore_paused_waits_for_resume_and_resume_gets_through(env, ct):
     pidfile = os.path.join(env.tmpdir(), "pid")
     det = env.spawn(base + ["-d", "--pid-file", pidfile, ct.id, "sh", "-c", "echo ran-d > /tmp/exec-d"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(0.5)
-    assert ct.status() == "paused"
+    # While the two processes join the frozen cgroup (a v1 freezer reads FREEZING until they are
+    # frozen too) the container stays paused: an exec or state that took it for running would
+    # hold or wait for the lock resume needs.
+    seen = set()
+    deadline = time.time() + 0.5
+    while time.time() < deadline:
+        seen.add(ct.status())
+    assert seen == {"paused"}, seen
     assert not os.path.exists(os.path.join(ct.rootfs, "tmp", "exec-d")), "ran while paused"
     try:
         p = ct.rt("resume", ct.id, timeout=10)

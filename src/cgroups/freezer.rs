@@ -59,7 +59,8 @@ impl Cgroup {
         let r = match &self.backend {
             Backend::None => Ok(false),
             Backend::V1(v1) => match v1.freezer() {
-                Some(dir) => read_trimmed(&dir.join("freezer.state")).map(|s| s == "FROZEN"),
+                Some(dir) => read_trimmed(&dir.join("freezer.state"))
+                    .map(|s| v1_paused(&s, || read_trimmed(&dir.join("freezer.self_freezing")).ok())),
                 None => Ok(false),
             },
             Backend::V2(v2) => v2_frozen(&v2.dir),
@@ -138,14 +139,29 @@ impl FrozenCheck {
             Some(Layout::V1Freezer(Some((key, mount)))) => {
                 // The freezer hierarchy's own path for this container (it may differ from cfg.path).
                 let rel = cfg.per_hierarchy.get(key).unwrap_or(&cfg.path);
-                let file = under(Path::new(""), rel).join("freezer.state");
-                file.to_str()
-                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))
-                    .and_then(|f| crate::state::open_at(mount, f))
-                    .and_then(crate::state::read_small_file)
-                    .is_ok_and(|s| s.trim() == "FROZEN")
+                let read = |name: &str| {
+                    let file = under(Path::new(""), rel).join(name);
+                    file.to_str()
+                        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+                        .and_then(|f| crate::state::open_at(mount, f))
+                        .and_then(crate::state::read_small_file)
+                        .ok()
+                };
+                read("freezer.state").is_some_and(|s| v1_paused(s.trim(), || read("freezer.self_freezing")))
             }
         }
+    }
+}
+
+/// Whether a v1 freezer that reads `state` holds a paused container: FROZEN, or FREEZING while
+/// the cgroup itself is asked to freeze (`freezer.self_freezing` 1). A task that joins a frozen
+/// cgroup (`exec --ignore-paused` into a paused container) turns it FREEZING until that task is
+/// frozen too: the container is paused all along (runc waits for a stable state instead).
+fn v1_paused(state: &str, self_freezing: impl FnOnce() -> Option<String>) -> bool {
+    match state {
+        "FROZEN" => true,
+        "FREEZING" => self_freezing().is_some_and(|s| s.trim() == "1"),
+        _ => false,
     }
 }
 
@@ -190,4 +206,20 @@ pub(super) fn wait_v1_thawed(dir: &Path) -> Result<()> {
 pub(super) fn v2_frozen(dir: &Path) -> Result<bool> {
     let events = read_trimmed(&dir.join("cgroup.events"))?;
     Ok(events.lines().any(|l| l.trim() == "frozen 1"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::v1_paused;
+
+    #[test]
+    fn freezing_is_paused_only_when_the_cgroup_itself_freezes() {
+        assert!(v1_paused("FROZEN", || panic!("self_freezing read for FROZEN")));
+        // A task joining a paused container's cgroup: FREEZING, asked to freeze itself.
+        assert!(v1_paused("FREEZING", || Some("1\n".into())));
+        // FREEZING through an ancestor only, or unreadable: not paused by us.
+        assert!(!v1_paused("FREEZING", || Some("0\n".into())));
+        assert!(!v1_paused("FREEZING", || None));
+        assert!(!v1_paused("THAWED", || panic!("self_freezing read for THAWED")));
+    }
 }
