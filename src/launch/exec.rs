@@ -8,10 +8,10 @@ use std::convert::Infallible;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
-use nix::fcntl::{open, OFlag};
+use nix::fcntl::{open, openat, AtFlags, OFlag};
 use nix::sched::setns;
 use nix::sys::signal::Signal;
-use nix::sys::stat::Mode;
+use nix::sys::stat::{fstatat, Mode};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
@@ -47,17 +47,26 @@ impl ExecPlan {
     /// container's state as hooks get it, sent to a seccomp agent with the listener.
     pub fn new(init: Pid, process: ProcessPlan, state_json: Vec<u8>) -> Result<Self> {
         let mut joins = Vec::new();
+        // Both ns directories opened once, each namespace looked up in them: every path walk
+        // through /proc/PID revalidates the pid's entries.
+        let dir = |p: &str| open(p, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map(own_fd);
+        let theirs_dir = dir(&format!("/proc/{init}/ns"))
+            .with_context(|| format!("opening the namespaces of container init {init}"))?;
+        let ours_dir = dir("/proc/self/ns").context("opening our own namespaces")?;
         for (kind, name) in NS_FILES {
-            let theirs = format!("/proc/{init}/ns/{name}");
-            let ours = format!("/proc/self/ns/{name}");
-            let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else { continue };
-            use std::os::unix::fs::MetadataExt;
-            if a.ino() == b.ino() && a.dev() == b.dev() {
+            let stat = |d: &OwnedFd| fstatat(Some(d.as_raw_fd()), name, AtFlags::empty());
+            let (Ok(a), Ok(b)) = (stat(&theirs_dir), stat(&ours_dir)) else { continue };
+            if a.st_ino == b.st_ino && a.st_dev == b.st_dev {
                 continue;
             }
-            let fd = open(theirs.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            let fd = openat(Some(theirs_dir.as_raw_fd()), name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
                 .with_context(|| format!("opening {name} namespace of container init {init}"))?;
-            joins.push(Join { fd: own_fd(fd), flag: flag_of(kind), kind, path: theirs.into() });
+            joins.push(Join {
+                fd: own_fd(fd),
+                flag: flag_of(kind),
+                kind,
+                path: format!("/proc/{init}/ns/{name}").into(),
+            });
         }
         let stage2 = joins.iter().any(|j| matches!(j.kind, LinuxNamespaceType::Pid | LinuxNamespaceType::Time));
         Ok(ExecPlan { joins, stage2, process, state_json })
