@@ -67,16 +67,23 @@ def test_list_many_matches_state(env, n):
     env.rt("resume", cs[2].id)
 
 
-def test_list_reads_shared_files_once(env):
-    cs = _containers(env, MANY)
+def _traced_list(env, cs, calls):
+    """`list --format json` under strace (the system calls `calls`): the trace's lines, once
+    the statuses are checked against what each container is."""
     trace = os.path.join(env.tmpdir(), "trace")
-    p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", trace,
+    p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=" + calls, "-o", trace,
                         rtt.RUNTIME, "--root", env.root, "list", "--format", "json"],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=rtt.TIMEOUT)
     assert p.returncode == 0, p.stderr
-    assert sorted(r["status"] for r in json.loads(p.stdout)) == sorted(want(i) for i in range(MANY))
+    assert {r["id"]: r["status"] for r in json.loads(p.stdout)} == {c.id: want(i) for i, c in enumerate(cs)}
+    return open(trace).read().splitlines()
+
+
+def test_list_reads_shared_files_once(env):
+    cs = _containers(env, MANY)
+    trace = _traced_list(env, cs, "open,openat,openat2")
     opened = collections.Counter()
-    for ln in open(trace):
+    for ln in trace:
         m = re.search(r'open(?:at2?)?\((?:[^,]+, )?"([^"]+)"', ln)
         if m and not re.search(r"= -1 ", ln):
             opened[m.group(1)] += 1
@@ -117,13 +124,7 @@ def test_list_stats_the_exec_fifo_of_created_containers_only(env):
     exec fifo of the containers still waiting for `start` only (one path walk less per running
     container), and still says created, running, paused and stopped right."""
     cs = _containers(env, N)
-    trace = os.path.join(env.tmpdir(), "trace")
-    p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=%stat,%file", "-o", trace,
-                        rtt.RUNTIME, "--root", env.root, "list", "--format", "json"],
-                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=rtt.TIMEOUT)
-    assert p.returncode == 0, p.stderr
-    assert {r["id"]: r["status"] for r in json.loads(p.stdout)} == {c.id: want(i) for i, c in enumerate(cs)}
-    fifo = [ln for ln in open(trace) if "exec.fifo" in ln]
+    fifo = [ln for ln in _traced_list(env, cs, "%stat,%file") if "exec.fifo" in ln]
     looked = {c.id for c in cs if any(c.id + "/exec.fifo" in ln for ln in fifo)}
     assert looked == {c.id for i, c in enumerate(cs) if want(i) == "created"}, fifo
     env.rt("resume", cs[2].id)

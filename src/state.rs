@@ -678,8 +678,10 @@ fn summary_head(data: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl StateSummary {
-    /// [`State::status_unlocked`], the frozen check through `frozen` (one host layout read for
-    /// a whole `list`).
+    /// The status as a reader that holds no lock (`state`; `list` through [`StateRoot`]) sees
+    /// it: a state still at pid 0 is `creating` while its create holds the container's lock, and
+    /// `stopped` once that create is gone (killed: `delete --force` cleans it up); otherwise as
+    /// [`State::status`], the frozen check through `frozen`.
     pub fn status_unlocked(&self, dir: &Path, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
         let probe = std::cell::Cell::new(None);
         derive_status_unlocked(
@@ -694,7 +696,10 @@ impl StateSummary {
         )
     }
 
-    /// [`State::oci_state`] of the summary.
+    /// The OCI state (runtime.md "State") with runc's extra fields, as `state` and `list -f
+    /// json` print it: runc's field order, annotations only when there are some, `owner` as
+    /// given. ociVersion is the version of the runtime-spec the state complies with, i.e.
+    /// husk's (runc too reports the spec version it was built with, not the config's).
     pub fn oci_state(&self, status: Status, owner: String) -> OciState<'_> {
         OciState {
             oci_version: crate::OCI_SPEC_VERSION,
@@ -765,41 +770,6 @@ impl State {
         probe_init(self.pid, self.init_start_time, self.init_comm.as_deref())
     }
 
-    /// The status as a reader that holds no lock (`state`, `list`) sees it: a state still at
-    /// pid 0 is `creating` while its create holds the container's lock, and `stopped` once
-    /// that create is gone (killed: `delete --force` cleans it up).
-    pub fn status_unlocked(&self, dir: &Path) -> Status {
-        let probe = std::cell::Cell::new(None);
-        derive_status_unlocked(
-            self.pid,
-            dir,
-            || {
-                probe.set(self.probe());
-                probe.get().is_some()
-            },
-            || crate::cgroups::is_frozen(&self.cgroup),
-            || not_started(probe.get(), || dir.join(EXEC_FIFO).exists()),
-        )
-    }
-
-    /// The OCI state (runtime.md "State") with runc's extra fields, as `state` and `list -f json`
-    /// print it: runc's field order, annotations only when there are some, `owner` as given.
-    /// ociVersion is the version of the runtime-spec the state complies with, i.e. husk's (runc
-    /// too reports the spec version it was built with, not the config's).
-    pub fn oci_state(&self, status: Status, owner: String) -> OciState<'_> {
-        OciState {
-            oci_version: crate::OCI_SPEC_VERSION,
-            id: &self.id,
-            pid: if status == Status::Stopped { 0 } else { self.pid },
-            status: status.as_str(),
-            bundle: &self.bundle,
-            rootfs: &self.rootfs,
-            created: &self.created,
-            annotations: self.sorted_annotations(),
-            owner,
-        }
-    }
-
     /// The state hooks get on stdin, for this container in `status`.
     pub fn hook_json(&self, status: Status) -> Vec<u8> {
         self.hook_state().json(status, self.pid)
@@ -813,10 +783,6 @@ impl State {
             bundle: self.bundle.clone(),
             annotations: self.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         }
-    }
-
-    fn sorted_annotations(&self) -> BTreeMap<Cow<'_, str>, Cow<'_, str>> {
-        self.annotations.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str()))).collect()
     }
 }
 
@@ -924,14 +890,21 @@ mod tests {
         }))
         .unwrap();
         // Locked by its create: creating; once that is gone: stopped.
-        assert_eq!(st.status_unlocked(d.path()), Status::Creating);
+        let st = summary_of(&st);
+        let frozen = &mut crate::cgroups::FrozenCheck::default();
+        assert_eq!(st.status_unlocked(d.path(), frozen), Status::Creating);
         let path = d.path().to_path_buf();
         drop(d);
-        assert_eq!(st.status_unlocked(&path), Status::Stopped);
+        assert_eq!(st.status_unlocked(&path, frozen), Status::Stopped);
         let d = StateDir::open(&root, "c1").unwrap();
         d.remove().unwrap();
         assert_eq!(StateDir::open(&root, "c1").err().unwrap().kind(), Kind::NotFound);
         fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// The summary `state` and `list` read of `st`.
+    fn summary_of(st: &State) -> StateSummary {
+        serde_json::from_slice(&serde_json::to_vec(st).unwrap()).unwrap()
     }
 
     fn sample(annotations: &[(&str, &str)]) -> State {
@@ -953,7 +926,12 @@ mod tests {
             let s = read_state_summary(d.path()).unwrap();
             assert_eq!(
                 (s.id.as_str(), s.pid, &s.bundle, s.annotations()),
-                (st.id.as_str(), st.pid, &st.bundle, st.sorted_annotations())
+                (
+                    st.id.as_str(),
+                    st.pid,
+                    &st.bundle,
+                    st.annotations.iter().map(|(k, v)| (k.into(), v.into())).collect()
+                )
             );
             assert_eq!(s.cgroup.path, st.cgroup.path);
             d.remove().unwrap();
@@ -1043,10 +1021,10 @@ mod tests {
     #[test]
     fn state_json_in_runcs_order() {
         let v = crate::OCI_SPEC_VERSION;
-        let got = serde_json::to_string(&sample(&[]).oci_state(Status::Running, "root".into())).unwrap();
+        let got = serde_json::to_string(&summary_of(&sample(&[])).oci_state(Status::Running, "root".into())).unwrap();
         let want = r#"{"ociVersion":"{V}","id":"c1","pid":42,"status":"running","bundle":"/b","rootfs":"/b/r","created":"t","owner":"root"}"#;
         assert_eq!(got, want.replace("{V}", v));
-        let st = sample(&[("z", "1"), ("a", "2")]);
+        let st = summary_of(&sample(&[("z", "1"), ("a", "2")]));
         let got = serde_json::to_string(&st.oci_state(Status::Stopped, String::new())).unwrap();
         assert!(got.contains(r#""pid":0,"status":"stopped""#), "{got}");
         assert!(got.ends_with(r#""created":"t","annotations":{"a":"2","z":"1"},"owner":""}"#), "{got}");
