@@ -15,6 +15,28 @@ fail=0
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# guest_lane NAME PREFIX CMD...: run one QEMU guest lane (husk, then runc in the same boot) with
+# its output on ours. Its last "PREFIX husk: SUMMARY" and "PREFIX runc: SUMMARY" lines become
+# $lane_husk and $lane_runc; husk's passes and failures (and pytest errors) count in the totals,
+# and a non-zero exit fails the run (counted as one failure when the summary shows none); runc's
+# are reported only.
+guest_lane() {
+  local name=$1 prefix=$2 log rc p f e
+  shift 2
+  log=$(mktemp /tmp/husk-test-lane.XXXXXX)
+  "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  lane_husk=$(awk -v p="$prefix husk: " 'index($0, p) == 1 {l = substr($0, length(p) + 1)} END {print l}' "$log")
+  lane_runc=$(awk -v p="$prefix runc: " 'index($0, p) == 1 {l = substr($0, length(p) + 1)} END {print l}' "$log")
+  note_fails "$log" "$name"
+  rm -f "$log"
+  p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<" $lane_husk"); f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<" $lane_husk")
+  e=$(sed -nE 's/.* ([0-9]+) errors?.*/\1/p' <<<" $lane_husk")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0} + ${e:-0}))
+  if [ "$rc" != 0 ]; then fail=1; [ $((${f:-0} + ${e:-0})) != 0 ] || failed=$((failed + 1)); fi
+  lane_husk=${lane_husk:-no summary (exit $rc)}; lane_runc=${lane_runc:-no summary}
+}
+
 # The gating failures of every step, printed together at the end (CI shows the log's tail):
 # FAIL/FAILED lines of a log, outside the sections of runc and other reported-only peers (a
 # section starts at a "==> " header).
@@ -153,62 +175,25 @@ export VM_DIR=${VM_DIR:-/var/cache/husk-vm}
 v2="skipped"
 if [ -z "${RUNTIME:-}" ] && [ -z "${HUSK_SKIP_VM:-}" ]; then
   step "cgroup v2 lane (QEMU guest): husk, then runc"
-  v2log=$(mktemp /tmp/husk-test-v2.XXXXXX)
   v2t=$(date +%s)
   runc_bin=$(command -v runc || echo /usr/sbin/runc)
-  hack/vm/v2-lane.sh "$runtime" "$runc_bin" 2>&1 | tee "$v2log"
-  v2rc=${PIPESTATUS[0]}
-  v2=$(grep -E '^v2 lane husk: ' "$v2log" | tail -1 | sed 's/^v2 lane husk: //')
-  v2runc=$(grep -E '^v2 lane runc: ' "$v2log" | tail -1 | sed 's/^v2 lane runc: //')
-  note_fails "$v2log" "v2 lane"
-  rm -f "$v2log"
-  v2p=$(sed -nE 's/.* ([0-9]+) passed.*/\1/p' <<<" $v2"); v2f=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<" $v2")
-  v2e=$(sed -nE 's/.* ([0-9]+) errors?.*/\1/p' <<<" $v2")
-  passed=$((passed + ${v2p:-0})); failed=$((failed + ${v2f:-0} + ${v2e:-0}))
-  if [ "$v2rc" != 0 ]; then fail=1; [ -n "$v2f$v2e" ] || failed=$((failed + 1)); fi
-  v2="husk ${v2:-no summary (exit $v2rc)}; runc (reported, not gating) ${v2runc:-no summary}; guest $(( $(date +%s) - v2t ))s"
+  guest_lane "v2 lane" "v2 lane" hack/vm/v2-lane.sh "$runtime" "$runc_bin"
+  v2="husk $lane_husk; runc (reported, not gating) $lane_runc; guest $(( $(date +%s) - v2t ))s"
   step "systemd cgroup driver lane (QEMU guest with systemd): husk, then runc --systemd-cgroup, as root and rootless (the user's systemd manager)"
-  sdlog=$(mktemp /tmp/husk-test-sd.XXXXXX)
-  hack/vm/systemd-lane.sh "$runtime" "$runc_bin" 2>&1 | tee "$sdlog"
-  sdrc=${PIPESTATUS[0]}
-  sd=$(grep -E '^systemd lane husk: ' "$sdlog" | tail -1 | sed 's/^systemd lane husk: //')
-  sdrunc=$(grep -E '^systemd lane runc: ' "$sdlog" | tail -1 | sed 's/^systemd lane runc: //')
-  note_fails "$sdlog" "systemd lane"
-  rm -f "$sdlog"
-  sdp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$sd"); sdf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$sd")
-  passed=$((passed + ${sdp:-0})); failed=$((failed + ${sdf:-0}))
-  if [ "$sdrc" != 0 ]; then fail=1; [ -n "$sdf" ] && [ "$sdf" != 0 ] || failed=$((failed + 1)); fi
-  v2="$v2; systemd lane: husk ${sd:-no summary (exit $sdrc)}, runc (reported, not gating) ${sdrunc:-no summary}"
+  guest_lane "systemd lane" "systemd lane" hack/vm/systemd-lane.sh "$runtime" "$runc_bin"
+  v2="$v2; systemd lane: husk $lane_husk, runc (reported, not gating) $lane_runc"
   # LSM lanes (issue 20): one boot with AppArmor, one with SELinux; husk gates, runc reported.
   for lsm in apparmor selinux; do
     step "LSM lane ($lsm, QEMU guest with systemd): husk, then runc"
-    lsmlog=$(mktemp /tmp/husk-test-lsm.XXXXXX)
-    hack/vm/lsm-lane.sh "--$lsm" "$runtime" "$runc_bin" 2>&1 | tee "$lsmlog"
-    lsmrc=${PIPESTATUS[0]}
-    lh=$(grep -E "^lsm lane \($lsm\) husk: " "$lsmlog" | tail -1 | sed 's/^[^:]*: //')
-    lr=$(grep -E "^lsm lane \($lsm\) runc: " "$lsmlog" | tail -1 | sed 's/^[^:]*: //')
-    note_fails "$lsmlog" "$lsm lane"
-    rm -f "$lsmlog"
-    lp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$lh"); lf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$lh")
-    passed=$((passed + ${lp:-0})); failed=$((failed + ${lf:-0}))
-    if [ "$lsmrc" != 0 ]; then fail=1; [ -n "$lf" ] && [ "$lf" != 0 ] || failed=$((failed + 1)); fi
-    v2="$v2; $lsm lane: husk ${lh:-no summary (exit $lsmrc)}, runc (reported, not gating) ${lr:-no summary}"
+    guest_lane "$lsm lane" "lsm lane ($lsm)" hack/vm/lsm-lane.sh "--$lsm" "$runtime" "$runc_bin"
+    v2="$v2; $lsm lane: husk $lane_husk, runc (reported, not gating) $lane_runc"
   done
   # Checkpoint/restore through CRIU (issue 19): one boot of the systemd guest (criu works on its
   # 6.1 kernel, not on this host's), husk gating, runc reported; cross restores and podman are
   # INFO lines in its log.
   step "checkpoint/restore lane (QEMU guest with systemd and criu): husk, then runc"
-  cklog=$(mktemp /tmp/husk-test-ck.XXXXXX)
-  hack/vm/checkpoint-lane.sh "$runtime" "$runc_bin" 2>&1 | tee "$cklog"
-  ckrc=${PIPESTATUS[0]}
-  ck=$(grep -E '^checkpoint lane husk: ' "$cklog" | tail -1 | sed 's/^checkpoint lane husk: //')
-  ckrunc=$(grep -E '^checkpoint lane runc: ' "$cklog" | tail -1 | sed 's/^checkpoint lane runc: //')
-  note_fails "$cklog" "checkpoint lane"
-  rm -f "$cklog"
-  ckp=$(sed -nE 's/^([0-9]+) passed.*/\1/p' <<<"$ck"); ckf=$(sed -nE 's/.* ([0-9]+) failed.*/\1/p' <<<"$ck")
-  passed=$((passed + ${ckp:-0})); failed=$((failed + ${ckf:-0}))
-  if [ "$ckrc" != 0 ]; then fail=1; [ -n "$ckf" ] && [ "$ckf" != 0 ] || failed=$((failed + 1)); fi
-  v2="$v2; checkpoint lane: husk ${ck:-no summary (exit $ckrc)}, runc (reported, not gating) ${ckrunc:-no summary}"
+  guest_lane "checkpoint lane" "checkpoint lane" hack/vm/checkpoint-lane.sh "$runtime" "$runc_bin"
+  v2="$v2; checkpoint lane: husk $lane_husk, runc (reported, not gating) $lane_runc"
 fi
 
 devnull=$(stat -c '%A %U:%G %t:%T' /dev/null)
