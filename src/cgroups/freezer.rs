@@ -79,7 +79,7 @@ pub fn is_frozen(cfg: &CgroupConfig) -> bool {
 /// The frozen check of many containers (`list`): the host's cgroup layout (a statfs of
 /// /sys/fs/cgroup and, on v1, /proc/self/mountinfo parsed) is read on the first container that
 /// needs it and kept for the others, instead of a whole [`Cgroup::open`] per container; then
-/// one small read per container (freezer.state or cgroup.events), as runc's list does.
+/// one small read per container (freezer.state or cgroup.freeze), as runc's list does.
 #[derive(Default)]
 pub struct FrozenCheck {
     /// None until needed; Some(None) when the layout could not be read.
@@ -132,8 +132,8 @@ impl FrozenCheck {
         match layout {
             None | Some(Layout::V1Freezer(None)) => false,
             Some(Layout::Unified) => {
-                crate::state::read_small(&under(Path::new(CGROUP_ROOT), &cfg.path).join("cgroup.events"))
-                    .is_ok_and(|ev| ev.lines().any(|l| l.trim() == "frozen 1"))
+                crate::state::read_small(&under(Path::new(CGROUP_ROOT), &cfg.path).join("cgroup.freeze"))
+                    .is_ok_and(|f| f.trim() == "1")
             }
             Some(Layout::V1Freezer(Some(_))) if init_state != 'D' => false,
             Some(Layout::V1Freezer(Some((key, mount)))) => {
@@ -203,9 +203,12 @@ pub(super) fn wait_v1_thawed(dir: &Path) -> Result<()> {
     }
 }
 
+/// Whether a v2 cgroup holds a paused container: `cgroup.freeze` 1, its own freeze asked for.
+/// Not `frozen 1` in cgroup.events: a task that joins a frozen cgroup (`exec --ignore-paused`)
+/// turns that to 0 until the task is frozen too, and the container is paused all along (runc
+/// reads cgroup.freeze as well, then waits for the freeze to complete).
 pub(super) fn v2_frozen(dir: &Path) -> Result<bool> {
-    let events = read_trimmed(&dir.join("cgroup.events"))?;
-    Ok(events.lines().any(|l| l.trim() == "frozen 1"))
+    Ok(read_trimmed(&dir.join("cgroup.freeze"))? == "1")
 }
 
 #[cfg(test)]
