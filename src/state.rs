@@ -165,7 +165,13 @@ impl StateDir {
 
     pub fn save(&self, st: &State) -> Result<()> {
         let data = serde_json::to_vec(st).map_err(|e| Error::new(Kind::System, format!("encoding state: {e}")))?;
-        write_atomic(&self.path.join(STATE_FILE), &data)
+        // The state file belongs to whoever owns the directory (`list`'s OWNER is read off it):
+        // root saving a rootless user's state (`update`, say) hands the new file over.
+        let owner = nix::sys::stat::fstat(self.lock.as_raw_fd())
+            .ok()
+            .filter(|st| st.st_uid != nix::unistd::geteuid().as_raw())
+            .map(|st| (st.st_uid, st.st_gid));
+        write_atomic_owned(&self.path.join(STATE_FILE), &data, owner)
     }
 
     pub fn load(&self) -> Result<State> {
@@ -255,6 +261,11 @@ fn read_state_file(dir: &Path) -> Result<(PathBuf, Vec<u8>)> {
 /// lives on a tmpfs (/run) and does not outlive a crash of the machine anyway; an fdatasync on
 /// a disk-backed root cost 0.2–0.7 ms per write, twice per `create`.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_owned(path, data, None)
+}
+
+/// [`write_atomic`], the new file handed to `owner` (uid, gid) before it replaces the old.
+fn write_atomic_owned(path: &Path, data: &[u8], owner: Option<(u32, u32)>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
@@ -269,6 +280,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
         f.write_all(data)?;
+        if let Some((uid, gid)) = owner {
+            nix::unistd::fchown(f.as_raw_fd(), Some(uid.into()), Some(gid.into()))?;
+        }
         fs::rename(&tmp, path)
     })();
     if let Err(e) = res {
@@ -293,12 +307,14 @@ pub fn read_small_file(mut f: File) -> std::io::Result<String> {
     if n == buf.len() {
         f.read_to_end(&mut data)?;
     }
-    String::from_utf8(data).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    // Lossy: a process's name in /proc/PID/stat is raw bytes (any prctl name, or one the kernel
+    // cut to 15 bytes inside a character); refusing it would take a live init for gone.
+    Ok(String::from_utf8(data).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Liveness of a process as recorded: its state letter and start time from /proc/PID/stat.
 pub fn proc_start_time(pid: Pid) -> Option<(char, u64)> {
-    let data = fs::read_to_string(format!("/proc/{}/stat", pid.as_raw())).ok()?;
+    let data = read_small(Path::new(&format!("/proc/{}/stat", pid.as_raw()))).ok()?;
     parse_stat(&data)
 }
 
@@ -494,9 +510,7 @@ impl StateRoot {
                     if n == line.len() {
                         return read_small_file(open_at_c(proc, rel)?).map(std::borrow::Cow::Owned);
                     }
-                    std::str::from_utf8(&line[..n])
-                        .map(std::borrow::Cow::Borrowed)
-                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+                    Ok(String::from_utf8_lossy(&line[..n]))
                 })
             }
             None => read_small(Path::new(&format!("/proc/{}/stat", st.pid))).map(std::borrow::Cow::Owned),
@@ -981,6 +995,40 @@ mod tests {
         drop((f, dup));
         other.remove().unwrap();
         let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn saved_state_belongs_to_the_directory_owner() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            return; // chown needs root; CI and hack/test.sh run as root
+        }
+        let root = std::env::temp_dir().join(format!("husk-state-owner-{}", std::process::id()));
+        let d = StateDir::create(&root, "c1").unwrap();
+        // A rootless user's container, saved by root (`update`): the file is handed over.
+        nix::unistd::chown(d.path(), Some(4242.into()), Some(4243.into())).unwrap();
+        d.save(&sample(&[])).unwrap();
+        let m = fs::metadata(d.path().join(STATE_FILE)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (4242, 4243));
+        // Our own directory: ours, no chown.
+        nix::unistd::chown(d.path(), Some(0.into()), Some(0.into())).unwrap();
+        d.save(&sample(&[])).unwrap();
+        assert_eq!(fs::metadata(d.path().join(STATE_FILE)).unwrap().uid(), 0);
+        d.remove().unwrap();
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn stat_with_a_name_cut_inside_a_character_still_parses() {
+        let dir = std::env::temp_dir().join(format!("husk-state-stat-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("stat");
+        // The kernel keeps 15 bytes of a name: here the cut leaves half of a two-byte character.
+        let line = b"77 (abcdefghijklmn\xc3) S 1 77 77 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 5150 1 1\n";
+        fs::write(&p, line).unwrap();
+        let data = read_small(&p).unwrap();
+        assert_eq!(probe_stat(&data, 5150, Some(INIT_COMM)), Some(InitProbe { letter: 'S', execd: true }));
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
