@@ -43,7 +43,7 @@ guest_lane() {
 failures=""
 note_fails() {
   local f
-  f=$(awk -v lane="$2" '/^==> /{on = ($0 !~ /runc|reported|peer/)} on && /^(FAIL|FAILED|ERROR) /{print lane ": " $0}' "$1" | head -20)
+  f=$(awk -v lane="$2" 'BEGIN {on = 1} /^==> /{on = ($0 !~ /runc|reported|peer/)} on && /^(FAIL|FAILED|ERROR) /{print lane ": " $0}' "$1" | head -20)
   [ -z "$f" ] || failures="$failures$f
 "
 }
