@@ -299,17 +299,26 @@ pub fn read_small(path: &Path) -> std::io::Result<String> {
 }
 
 /// [`read_small`] of an open file.
-pub fn read_small_file(mut f: File) -> std::io::Result<String> {
+pub fn read_small_file(f: File) -> std::io::Result<String> {
+    read_small_in(f, &mut [0u8; SMALL]).map(Cow::into_owned)
+}
+
+/// The buffer of [`read_small_in`].
+const SMALL: usize = 1024;
+
+/// An open small file's text through `buf` (no allocation when it fits): one read, and a file
+/// that fills the buffer read on to its end. Lossy: a process's name in /proc/PID/stat is raw
+/// bytes (any prctl name, or one the kernel cut to 15 bytes inside a character); refusing it
+/// would take a live init for gone.
+fn read_small_in(mut f: File, buf: &mut [u8; SMALL]) -> std::io::Result<Cow<'_, str>> {
     use std::io::Read;
-    let mut buf = [0u8; 1024];
-    let n = f.read(&mut buf)?;
-    let mut data = buf[..n].to_vec();
-    if n == buf.len() {
-        f.read_to_end(&mut data)?;
+    let n = f.read(buf)?;
+    if n < buf.len() {
+        return Ok(String::from_utf8_lossy(&buf[..n]));
     }
-    // Lossy: a process's name in /proc/PID/stat is raw bytes (any prctl name, or one the kernel
-    // cut to 15 bytes inside a character); refusing it would take a live init for gone.
-    Ok(String::from_utf8(data).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    let mut data = buf.to_vec();
+    f.read_to_end(&mut data)?;
+    Ok(Cow::Owned(String::from_utf8(data).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())))
 }
 
 /// Liveness of a process as recorded: its state letter and start time from /proc/PID/stat.
@@ -492,7 +501,7 @@ impl StateRoot {
         }
     }
 
-    /// [`State::status_unlocked`] of a summary read through this root from directory `id`.
+    /// [`StateSummary::status_unlocked`] of a summary read through this root from directory `id`.
     pub fn status(&mut self, id: &str, st: &StateSummary, frozen: &mut crate::cgroups::FrozenCheck) -> Status {
         if st.pid <= 0 {
             return derive_status_unlocked(st.pid, &self.path.join(id), || false, || false, || false);
@@ -501,20 +510,12 @@ impl StateRoot {
         // ~300 bytes: read into a buffer on the stack (a longer one, whole).
         let mut pid = [0u8; 12];
         let pid = fmt_u32(st.pid as u32, &mut pid);
-        let mut line = [0u8; 1024];
+        let mut line = [0u8; SMALL];
         let data = match &self.proc {
-            Some(proc) => {
-                let rel = rel_path(&mut self.rel, pid, b"stat");
-                open_at_c(proc, rel).and_then(|mut f| {
-                    let n = std::io::Read::read(&mut f, &mut line)?;
-                    if n == line.len() {
-                        return read_small_file(open_at_c(proc, rel)?).map(std::borrow::Cow::Owned);
-                    }
-                    Ok(String::from_utf8_lossy(&line[..n]))
-                })
-            }
-            None => read_small(Path::new(&format!("/proc/{}/stat", st.pid))).map(std::borrow::Cow::Owned),
-        };
+            Some(proc) => open_at_c(proc, rel_path(&mut self.rel, pid, b"stat")),
+            None => fs::File::open(format!("/proc/{}/stat", st.pid)),
+        }
+        .and_then(|f| read_small_in(f, &mut line));
         let probe = data.ok().and_then(|d| probe_stat(&d, st.init_start_time, st.init_comm.as_deref()));
         // The exec fifo of this directory (whatever id its state.json claims), looked at only
         // for an init that has not exec'd yet or whose name was not recorded.
