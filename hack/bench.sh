@@ -158,6 +158,19 @@ workdir() {
   echo "$d"
 }
 root() { echo "$W/root/$1"; }
+# rss_samples SCENARIO TEMPLATE OUT: RSS_RUNS peak RSS samples of `create` per runtime
+# (interleaved, drv.c rss), into $RES/OUT/<runtime>.txt.
+rss_samples() {
+  local p n d
+  mkdir -p "$RES/$3"
+  for p in $(seq 0 $((RSS_RUNS - 1))); do
+    for n in $(order "$p"); do
+      d=$(workdir "$n" "$1" "$2")
+      "$DRV" next "$d"
+      in_view "$n" "$DRV" rss "${path[$n]}" "$(root "$n")" "$d" >>"$RES/$3/$n.txt"
+    done
+  done
+}
 
 # hf NAME SCENARIO PASS RUNS [hyperfine args...] CMD: one hyperfine invocation, JSON kept.
 hf() {
@@ -254,14 +267,7 @@ fi
 if want create_rss; then
   say "create_rss"
   load create_rss
-  for p in $(seq 0 $((RSS_RUNS - 1))); do
-    for n in $(order "$p"); do
-      d=$(workdir "$n" rss true)
-      mkdir -p "$RES/create_rss"
-      "$DRV" next "$d"
-      in_view "$n" "$DRV" rss "${path[$n]}" "$(root "$n")" "$d" >>"$RES/create_rss/$n.txt"
-    done
-  done
+  rss_samples rss true create_rss
 fi
 if want checks; then
   say "start checks"
@@ -329,14 +335,7 @@ fi
 if want real_rss; then
   say "real configs: create RSS"
   load real_rss
-  mkdir -p "$RES/rss_podman"
-  for p in $(seq 0 $((RSS_RUNS - 1))); do
-    for n in $(order "$p"); do
-      d=$(workdir "$n" rrss podman-true)
-      "$DRV" next "$d"
-      in_view "$n" "$DRV" rss "${path[$n]}" "$(root "$n")" "$d" >>"$RES/rss_podman/$n.txt"
-    done
-  done
+  rss_samples rrss podman-true rss_podman
 fi
 if want scale; then
   say "scale: $SCALE_LEVELS containers"
